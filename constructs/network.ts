@@ -82,7 +82,7 @@ export class Network extends Construct implements INetwork {
       this.publicSubnetIds = existing.publicSubnetIds;
       this.privateSubnetIds = existing.privateSubnetIds;
       this.privateRouteTableIds = existing.privateRouteTableIds ?? [];
-      this.addGatewayEndpoints(region.name);
+      this.addGatewayEndpoints(region.region);
       return;
     }
 
@@ -138,7 +138,7 @@ export class Network extends Construct implements INetwork {
       this.privateSubnetIds.push(priv.id);
       this.privateRouteTableIds.push(routes.id);
     });
-    this.addGatewayEndpoints(region.name);
+    this.addGatewayEndpoints(region.region);
 
     if (props.flowLogs ?? true) this.addFlowLogs(vpc.id, props.flowLogRetentionDays ?? 90);
   }
