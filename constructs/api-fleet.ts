@@ -10,6 +10,7 @@ import { LaunchTemplate } from '@cdktf/provider-aws/lib/launch-template';
 import { IResolveContext, ITerraformDependable, Lazy, Token } from 'cdktf';
 import { Construct } from 'constructs';
 import { checkIdList, checkInteger, checkPattern, isConcrete, PropError } from './errors';
+import { isGravitonInstanceType } from './instance-types';
 import { IGrantable, InstanceRole } from './instance-role';
 import { INetwork } from './network';
 import { Connections, IConnectable, Peer, Port, SecurityGroup, sanitize } from './security-group';
@@ -101,8 +102,6 @@ export interface ApiFleetProps {
 
 const AL2023_PARAMETER = '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-';
 const LIFECYCLE_HOOK_NAME = 'handler-ready';
-// Graviton families carry a 'g' right after the generation digit (c7g, m6gd, c6gn, im4gn, g5g, hpc7g); a1 is the first Graviton.
-const GRAVITON_TYPE = /^(a1|[a-z]+\d+g[a-z]*)\./;
 const ENABLED_METRICS = [
   'GroupDesiredCapacity', 'GroupInServiceInstances', 'GroupMaxSize', 'GroupMinSize',
   'GroupPendingInstances', 'GroupStandbyInstances', 'GroupTerminatingInstances', 'GroupTotalInstances',
@@ -163,7 +162,7 @@ export class ApiFleet extends Construct implements IApplicationLoadBalancerTarge
         'Instance metadata tags are enabled: keys take letters, digits and + - = . , _ : @ only (no spaces or /), up to 128, not aws:*.');
       if (value.length > 256) throw new PropError(this, `tags.${key}`, value, 'Tag values are at most 256 characters.');
     }
-    const arch = GRAVITON_TYPE.test(instanceType) ? 'arm64' : 'x86_64';
+    const arch = isGravitonInstanceType(instanceType) ? 'arm64' : 'x86_64';
     checkPattern(this, 'amiParameter', props.amiParameter, /^\/?[A-Za-z0-9_.\-/]+$/, "Use an SSM parameter name such as '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64'.");
     this.amiParameterName = props.amiParameter ?? `${AL2023_PARAMETER}${arch}`;
     const parameterArch = /arm64|aarch64/.test(this.amiParameterName) ? 'arm64' : /x86_64|amd64/.test(this.amiParameterName) ? 'x86_64' : arch;
