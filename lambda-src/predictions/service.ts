@@ -46,7 +46,6 @@ export interface PredictionServiceOptions {
   heartbeatMs?: number;
   /** How long finished predictions stay readable before DynamoDB TTL removes them. */
   retentionSeconds?: number;
-  maxConcurrent?: number;
   onError?: (err: unknown, context: string) => void;
 }
 
@@ -62,7 +61,7 @@ export class PredictionError extends Error {
 }
 
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
-// output/logs are accepted for Replicate compatibility; a runner returns its output once, so only start and completed fire.
+// Accepted for Replicate compatibility; a runner returns its output once, so only `completed` fires.
 const EVENTS = ['start', 'output', 'logs', 'completed'];
 const ITEM_LIMIT = 400 * 1024;
 /** Input bytes accepted; the rest of the 400 KB DynamoDB item is left for the output. */
@@ -106,18 +105,15 @@ export class PredictionService {
   private stopped = false;
 
   constructor(opts: PredictionServiceOptions) {
-    this.o = { baseUrl: '', leaseMs: 30_000, heartbeatMs: 10_000, retentionSeconds: 86_400, maxConcurrent: Infinity, onError: (e, c) => console.error(`predictions: ${c}: ${message(e)}`), ...opts };
-    const { instanceId, leaseMs, heartbeatMs, maxConcurrent, retentionSeconds } = this.o;
-    if (!instanceId || !(heartbeatMs > 0 && heartbeatMs < leaseMs && maxConcurrent >= 1 && retentionSeconds > 0)) {
-      throw new Error('PredictionService needs an instanceId, 0 < heartbeatMs < leaseMs, maxConcurrent >= 1 and retentionSeconds > 0');
+    this.o = { baseUrl: '', leaseMs: 30_000, heartbeatMs: 10_000, retentionSeconds: 86_400, onError: (e, c) => console.error(`predictions: ${c}: ${message(e)}`), ...opts };
+    const { instanceId, leaseMs, heartbeatMs, retentionSeconds } = this.o;
+    if (!instanceId || !(heartbeatMs > 0 && heartbeatMs < leaseMs && retentionSeconds > 0)) {
+      throw new Error('PredictionService needs an instanceId, 0 < heartbeatMs < leaseMs and retentionSeconds > 0');
     }
     this.store = new PredictionStore(opts.table);
   }
 
-  /**
-   * Writes the prediction (committed before this returns) and runs it here, or queues it through the lease
-   * index when this instance is at maxConcurrent. With a client id this is idempotent PUT semantics.
-   */
+  /** Writes the prediction (committed before this returns) and runs it here. With a client id this is idempotent PUT semantics. */
   async create(req: CreatePredictionRequest, opts: { wait: boolean }): Promise<{ prediction: Prediction; created: boolean }> {
     if (this.stopped) throw new PredictionError(503, 'unavailable', 'this instance is shutting down; retry the request');
     const job = this.validate(req);
@@ -128,7 +124,7 @@ export class PredictionService {
       }
       return { prediction: opts.wait ? await this.waitFor(job.id) : this.toPrediction(old), created: false };
     }
-    const run = job.owner ? this.execute(job) : undefined;
+    const run = this.execute(job);
     if (!opts.wait) return { prediction: this.toPrediction(job), created: true };
     await run;
     return { prediction: await this.waitFor(job.id), created: true };
@@ -147,11 +143,11 @@ export class PredictionService {
     if (!job) return this.get(id);
     // Runs elsewhere: its owner's next heartbeat fails the ownership condition and aborts.
     this.running.get(id)?.abort.abort(new Error('prediction canceled'));
-    this.notify(job, 'completed');
+    this.notify(job);
     return this.toPrediction(job);
   }
 
-  /** Every intervalMs, claims and runs jobs whose lease expired (dead or stopped workers, queued jobs). */
+  /** Every intervalMs, claims and runs jobs whose lease expired (dead or stopped workers). */
   startRecovery(intervalMs = 2000): void {
     if (this.timer || this.stopped) return;
     this.timer = setInterval(() => this.kick(), intervalMs);
@@ -184,10 +180,8 @@ export class PredictionService {
 
   private async recover(): Promise<void> {
     for (let shard = 0; shard < JOB_TABLE_SCHEMA.shards; shard++) {
-      const free = this.o.maxConcurrent - this.running.size;
-      if (free <= 0 || this.stopped) return;
-      for (const old of await this.store.expired(shard, Math.min(free, 25))) {
-        if (this.running.has(old.id) || this.running.size >= this.o.maxConcurrent || this.stopped) continue;
+      for (const old of await this.store.expired(shard, 25)) {
+        if (this.running.has(old.id) || this.stopped) continue;
         const note = old.attempt > 0 ? `${old.logs ?? ''}attempt ${old.attempt + 1}: the previous worker stopped responding\n` : undefined;
         const job = await this.store.claim(old.id, this.o.instanceId, this.o.leaseMs, note);
         if (!job) continue;
@@ -197,7 +191,7 @@ export class PredictionService {
         }
         const error = `abandoned after ${MAX_ATTEMPTS} attempts: every worker running it stopped responding`;
         const done = await this.store.finish(job.id, this.o.instanceId, { status: 'failed', error, completed_at: new Date().toISOString() }, this.o.retentionSeconds);
-        if (done) this.notify(done, 'completed');
+        if (done) this.notify(done);
       }
     }
   }
@@ -206,10 +200,7 @@ export class PredictionService {
     const abort = new AbortController();
     const done = this.run(job, abort)
       .catch((e) => this.o.onError(e, `prediction ${job.id}`))
-      .finally(() => {
-        this.running.delete(job.id);
-        if (this.timer) this.kick(); // a free slot: pick up queued work now
-      });
+      .finally(() => this.running.delete(job.id));
     this.running.set(job.id, { abort, done });
     return done;
   }
@@ -224,7 +215,6 @@ export class PredictionService {
     try {
       const started = await this.store.renew(id, me, this.o.leaseMs, { status: 'processing', started_at: new Date().toISOString() });
       if (!started) return;
-      this.notify(started, 'start');
       const aborted = new Promise<never>((_, reject) => abort.signal.addEventListener('abort', () => reject(abort.signal.reason), { once: true }));
       let output: string | undefined;
       let error: string | undefined;
@@ -245,7 +235,7 @@ export class PredictionService {
       if (abort.signal.aborted) return;
       const status = error === undefined ? 'succeeded' : 'failed';
       const done = await this.store.finish(id, me, { status, output, error, completed_at: new Date().toISOString() }, this.o.retentionSeconds);
-      if (done) this.notify(done, 'completed');
+      if (done) this.notify(done);
     } finally {
       clearInterval(beat);
     }
@@ -260,9 +250,9 @@ export class PredictionService {
     }
   }
 
-  /** POSTs the prediction to its webhook in the background: a few retries, never blocking the job. */
-  private notify(job: JobRecord, event: 'start' | 'completed'): void {
-    if (!job.webhook || !(job.webhook_events_filter ?? ['completed']).includes(event)) return;
+  /** POSTs the finished prediction to its webhook in the background: a few retries, never blocking the job. */
+  private notify(job: JobRecord): void {
+    if (!job.webhook || !(job.webhook_events_filter ?? ['completed']).includes('completed')) return;
     const { webhook } = job;
     const body = JSON.stringify(this.toPrediction(job));
     const send = async () => {
@@ -279,7 +269,7 @@ export class PredictionService {
           why = message(e);
         }
       }
-      this.o.onError(new Error(`${event} webhook to ${new URL(webhook).host} failed: ${why}`), `prediction ${job.id}`);
+      this.o.onError(new Error(`webhook to ${new URL(webhook).host} failed: ${why}`), `prediction ${job.id}`);
     };
     const p = send().finally(() => this.webhooks.delete(p));
     this.webhooks.add(p);
@@ -316,7 +306,6 @@ export class PredictionService {
       throw new PredictionError(413, 'too_large', `input is ${bytes(json)} bytes; the limit is ${MAX_INPUT_BYTES} (a prediction is one DynamoDB item, max 400 KB)`);
     }
     const now = Date.now();
-    const free = this.running.size < this.o.maxConcurrent;
     return {
       id,
       model,
@@ -327,8 +316,9 @@ export class PredictionService {
       status: 'starting',
       created_at: new Date(now).toISOString(),
       active_shard: String(randomInt(JOB_TABLE_SCHEMA.shards)),
-      // At capacity the job is queued: no owner and an expired lease, so recovery (here or elsewhere) claims it.
-      ...(free ? { owner: this.o.instanceId, lease_expires_at: now + this.o.leaseMs, attempt: 1 } : { lease_expires_at: 0, attempt: 0 }),
+      owner: this.o.instanceId,
+      lease_expires_at: now + this.o.leaseMs,
+      attempt: 1,
     };
   }
 

@@ -78,7 +78,6 @@ interface ImdsState {
   token?: { value: string; expiresAt: number };
   creds?: Credentials;
   pending?: Promise<Credentials>;
-  region?: Promise<string>;
 }
 let imdsState: ImdsState = { base: '' };
 const TOKEN_TTL_S = 21600;
@@ -143,17 +142,11 @@ export async function getCredentials(): Promise<Credentials> {
   return state.pending;
 }
 
-/** AWS_REGION / AWS_DEFAULT_REGION, else the instance's region from IMDS. */
-export function getRegion(): Promise<string> {
-  const env = process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION;
-  if (env) return Promise.resolve(env);
-  const state = imdsFor();
-  return (state.region ??= imds(state, '/latest/meta-data/placement/region')
-    .then((r) => r.trim() || Promise.reject(new Error('IMDS has no placement/region')))
-    .catch((err) => {
-      state.region = undefined;
-      throw new AwsError(`no AWS region: set AWS_REGION or run on EC2 (${err.message})`, 'ConfigError', 0);
-    }));
+/** AWS_REGION / AWS_DEFAULT_REGION (the fleet's user data sets AWS_REGION). */
+export async function getRegion(): Promise<string> {
+  const region = process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION;
+  if (!region) throw new AwsError('no AWS region: set AWS_REGION', 'ConfigError', 0);
+  return region;
 }
 
 const MAX_ATTEMPTS = 5;

@@ -91,10 +91,6 @@ export class DynamoTable {
     return unmarshall((await this.call('UpdateItem', req, [update, e.condition], e.values)).Attributes);
   }
 
-  async delete(key: Row, e: Expr = {}): Promise<void> {
-    await this.call('DeleteItem', { Key: marshall(key), ConditionExpression: e.condition }, [e.condition], e.values);
-  }
-
   /** Follows pagination until `limit` rows (or all of them) are read. */
   async query(keyCondition: string, q: QueryOptions): Promise<Row[]> {
     const rows: Row[] = [];

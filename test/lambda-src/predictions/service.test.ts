@@ -174,18 +174,6 @@ describe('cancel', () => {
     await until('abort on heartbeat', () => seen.aborted.length === 1);
     expect(seen.aborted).toEqual(['lease lost: the prediction was canceled or taken over']);
   });
-
-  it('of a queued job: it never runs', async () => {
-    const { runner, seen } = blockingRunner();
-    const s = service(runner, { maxConcurrent: 1 });
-    await s.create({ input: { n: 1 } }, { wait: false });
-    const queued = (await s.create({ input: { n: 2 } }, { wait: false })).prediction;
-    expect(await table.get({ id: queued.id })).toMatchObject({ attempt: 0, lease_expires_at: 0 });
-    expect((await s.cancel(queued.id)).status).toBe('canceled');
-    s.startRecovery(20);
-    await until('first job started', () => seen.started.length === 1);
-    expect(seen.started.map((p) => p.input.n)).toEqual([1]);
-  });
 });
 
 describe('leases and recovery', () => {
@@ -245,22 +233,6 @@ describe('leases and recovery', () => {
     expect(await settled(next, prediction.id)).toMatchObject({ status: 'succeeded', output: 'finished elsewhere', logs: '' });
   });
 
-  it('queues beyond maxConcurrent through the lease index and runs the job when a slot frees', async () => {
-    const order: number[] = [];
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const s = service(async (p) => (order.push(p.input.n as number), p.input.n === 1 && (await gate), p.input.n), { maxConcurrent: 1 });
-    s.startRecovery(20);
-    const a = (await s.create({ input: { n: 1 } }, { wait: false })).prediction;
-    const b = (await s.create({ input: { n: 2 } }, { wait: false })).prediction;
-    await until('first job started', () => order.length === 1);
-    expect((await s.get(b.id)).status).toBe('starting');
-    release();
-    expect((await settled(s, b.id)).output).toBe(2);
-    expect((await s.get(a.id)).output).toBe(1);
-    expect(order).toEqual([1, 2]);
-  });
-
   it('gives up on a job whose workers keep dying', async () => {
     const now = Date.now();
     await store.create({ id: 'poison', input: '{}', status: 'processing', created_at: new Date(now).toISOString(), active_shard: '0', owner: 'gone', lease_expires_at: now - 1, attempt: 3 });
@@ -273,7 +245,7 @@ describe('leases and recovery', () => {
 });
 
 describe('webhooks', () => {
-  it('POSTs the filtered events, retrying a failed delivery without blocking the job', async () => {
+  it('POSTs the completed prediction, retrying a failed delivery without blocking the job', async () => {
     const received: Prediction[] = [];
     let failures = 1;
     const hook = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -294,12 +266,12 @@ describe('webhooks', () => {
       const s = service(async () => 'out');
       const { prediction } = await s.create({ input: {}, webhook: url, webhook_events_filter: ['start', 'completed'] }, { wait: true });
       expect(prediction.status).toBe('succeeded'); // returned before the retried webhook landed
-      await until('webhook deliveries', () => received.length === 2);
-      expect(received.map((p) => p.status)).toEqual(['processing', 'succeeded']);
-      expect(received[1]).toEqual(prediction);
+      await until('webhook delivery', () => received.length === 1);
+      expect(received).toEqual([prediction]); // only completion fires
 
       received.length = 0;
-      const quiet = await s.create({ input: {}, webhook: url }, { wait: true }); // default filter: completed only
+      await s.create({ input: {}, webhook: url, webhook_events_filter: ['start'] }, { wait: true }); // completed filtered out
+      const quiet = await s.create({ input: {}, webhook: url }, { wait: true }); // default filter: completed
       await until('webhook delivery', () => received.length === 1);
       expect(received[0]).toMatchObject({ id: quiet.prediction.id, status: 'succeeded' });
 
@@ -348,11 +320,10 @@ describe('bad input', () => {
 
   it('rejects inconsistent service options', () => {
     const base = { table: new DynamoTable('t'), runner: async () => null, instanceId: 'i' };
-    const msg = 'PredictionService needs an instanceId, 0 < heartbeatMs < leaseMs, maxConcurrent >= 1 and retentionSeconds > 0';
+    const msg = 'PredictionService needs an instanceId, 0 < heartbeatMs < leaseMs and retentionSeconds > 0';
     expect(() => new PredictionService({ ...base, instanceId: '' })).toThrow(msg);
     expect(() => new PredictionService({ ...base, leaseMs: 1000, heartbeatMs: 1000 })).toThrow(msg);
     expect(() => new PredictionService({ ...base, heartbeatMs: 0 })).toThrow(msg);
-    expect(() => new PredictionService({ ...base, maxConcurrent: 0 })).toThrow(msg);
     expect(() => new PredictionService({ ...base, retentionSeconds: 0 })).toThrow(msg);
     expect(() => new PredictionService(base)).not.toThrow();
   });

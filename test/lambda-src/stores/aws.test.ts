@@ -23,7 +23,7 @@ async function serve(handler: Handler): Promise<{ url: string; server: Server; c
 }
 
 /** Speaks IMDSv2: a PUT token handshake, then token-authenticated GETs. */
-async function startImds(opts: { role?: string; expiresInMs?: number; region?: string; document?: object } = {}) {
+async function startImds(opts: { role?: string; expiresInMs?: number; document?: object } = {}) {
   const tokens = new Set<string>();
   const stats = { puts: 0, credentialFetches: 0, unauthorized: 0 };
   const role = opts.role ?? 'fleet-role';
@@ -47,7 +47,6 @@ async function startImds(opts: { role?: string; expiresInMs?: number; region?: s
       send(200, JSON.stringify(opts.document ?? { Code: 'Success', Type: 'AWS-HMAC', ...creds(), Expiration: expiration }));
       return stats.credentialFetches++;
     }
-    if (req.url === '/latest/meta-data/placement/region' && opts.region) return send(200, opts.region);
     return send(404);
   });
   return { ...peer, tokens, stats };
@@ -164,15 +163,14 @@ describe('credentials and region', () => {
     }
   });
 
-  it('come from IMDSv2 (token handshake, role, region) and are cached', async () => {
-    const imds = await startImds({ region: 'ap-southeast-2' });
+  it('come from IMDSv2 (token handshake, role) and are cached', async () => {
+    const imds = await startImds();
     try {
       process.env.AWS_EC2_METADATA_SERVICE_ENDPOINT = imds.url + '/';
       const first = await getCredentials();
       expect(first).toMatchObject({ accessKeyId: 'ASIA0', secretAccessKey: 'secret-0', sessionToken: 'token-0' });
       expect(first.expiresAt).toBeGreaterThan(Date.now() + 5 * 3600_000);
       expect(await getCredentials()).toBe(first);
-      expect(await getRegion()).toBe('ap-southeast-2');
       expect(imds.stats).toEqual({ puts: 1, credentialFetches: 1, unauthorized: 0 });
     } finally {
       await imds.close();
@@ -206,11 +204,11 @@ describe('credentials and region', () => {
   });
 
   it('fail clearly without a role, with a role EC2 cannot assume, without IMDS, or without a region', async () => {
+    await expect(getRegion()).rejects.toThrow('no AWS region: set AWS_REGION');
     const imds = await startImds({ role: '' });
     try {
       process.env.AWS_EC2_METADATA_SERVICE_ENDPOINT = imds.url;
       await expect(getCredentials()).rejects.toThrow('no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or attach an instance role (no IAM role is attached to this instance)');
-      await expect(getRegion()).rejects.toThrow('no AWS region: set AWS_REGION or run on EC2 (IMDS has no placement/region)');
     } finally {
       await imds.close();
     }
@@ -229,11 +227,11 @@ describe('credentials and region', () => {
 });
 
 describe('awsJson and getSecretValue against a signature-checking Secrets Manager peer', () => {
-  it('signs with IMDS role credentials and region, and returns SecretString', async () => {
-    const imds = await startImds({ region: 'eu-central-1' });
+  it('signs with IMDS role credentials in AWS_REGION, and returns SecretString', async () => {
+    const imds = await startImds();
     const sm = await startSecretsManager({ 'redis-auth': 'p@ss' }, { ASIA0: 'secret-0' });
     try {
-      Object.assign(process.env, { AWS_EC2_METADATA_SERVICE_ENDPOINT: imds.url, SECRETS_MANAGER_ENDPOINT: sm.url });
+      Object.assign(process.env, { AWS_EC2_METADATA_SERVICE_ENDPOINT: imds.url, SECRETS_MANAGER_ENDPOINT: sm.url, AWS_REGION: 'eu-central-1' });
       expect(await getSecretValue('redis-auth')).toBe('p@ss');
       expect(sm.seen).toEqual([{ target: 'secretsmanager.GetSecretValue', token: 'token-0', scope: expect.stringMatching(/^\d{8}\/eu-central-1\/secretsmanager\/aws4_request$/) }]);
     } finally {

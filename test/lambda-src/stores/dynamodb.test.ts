@@ -38,13 +38,12 @@ describe('DynamoTable on dynalite', () => {
   });
   afterAll(() => db.stop());
 
-  it('puts, gets, updates and deletes with reserved-word attribute names', async () => {
+  it('puts, gets and updates with reserved-word attribute names', async () => {
     await table.put({ id: 'a', status: 'starting', input: '{}', owner: 'i-1' });
     expect(await table.get({ id: 'a' })).toEqual({ id: 'a', status: 'starting', input: '{}', owner: 'i-1' });
     const updated = await table.update({ id: 'a' }, 'SET #status = :s ADD #n :one', { condition: '#owner = :me', values: { s: 'processing', one: 1, me: 'i-1' } });
     expect(updated).toMatchObject({ status: 'processing', n: 1 });
-    await table.delete({ id: 'a' });
-    expect(await table.get({ id: 'a' })).toBeUndefined();
+    expect(await table.get({ id: 'missing' })).toBeUndefined();
   });
 
   it('reports a failed condition as ConditionalCheckFailedException', async () => {

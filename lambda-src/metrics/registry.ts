@@ -1,0 +1,42 @@
+// Prometheus counters and histograms as one flat map of series → value, so the cluster primary can sum
+// every worker's snapshot and any worker can render the total.
+export type Snapshot = [string, number][];
+
+const series = new Map<string, number>();
+const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+
+/** `k="v",...` with values escaped as the text format wants (\\, \", \n). */
+export const labels = (o: Record<string, unknown>) => Object.entries(o).map(([k, v]) => `${k}=${JSON.stringify(String(v))}`).join();
+
+export function inc(name: string, lbl = '', v = 1): void {
+  const k = lbl ? `${name}{${lbl}}` : name;
+  series.set(k, (series.get(k) ?? 0) + v);
+}
+
+export function observe(name: string, lbl: string, seconds: number): void {
+  for (const le of [...BUCKETS, Infinity]) inc(`${name}_bucket`, `${lbl}${lbl && ','}le="${le < Infinity ? le : '+Inf'}"`, +(seconds <= le));
+  inc(`${name}_sum`, lbl, seconds);
+  inc(`${name}_count`, lbl);
+}
+
+export const snapshot = (): Snapshot => [...series];
+
+/** Sums snapshots (workers) into one. */
+export function sum(snaps: Snapshot[]): Snapshot {
+  const total = new Map<string, number>();
+  for (const s of snaps) for (const [k, v] of s) total.set(k, (total.get(k) ?? 0) + v);
+  return [...total];
+}
+
+/** Text exposition format; the TYPE comes from the name: _bucket/_sum/_count histogram, _total counter, else gauge. */
+export function render(snap: Snapshot): string {
+  let out = '';
+  let family = '';
+  for (const [k, v] of snap.sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+    const name = k.replace(/\{.*/, '');
+    const base = name.replace(/_(bucket|sum|count)$/, '');
+    if (base != family) out += `# TYPE ${(family = base)} ${base != name ? 'histogram' : /_total$/.test(name) ? 'counter' : 'gauge'}\n`;
+    out += `${k} ${v}\n`;
+  }
+  return out;
+}
