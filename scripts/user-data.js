@@ -27,7 +27,14 @@ function parseCloudConfig(document) {
   return YAML.parse(document);
 }
 
-module.exports = { launchTemplateUserData, parseCloudConfig };
+/** A write_files entry's bytes as cloud-init writes them (b64 decoded). */
+function fileBytes(file) {
+  if (file.encoding === undefined) return Buffer.from(file.content, 'utf8');
+  if (file.encoding === 'b64' || file.encoding === 'base64') return Buffer.from(file.content, 'base64');
+  throw new Error(`${file.path}: unsupported write_files encoding '${file.encoding}'.`);
+}
+
+module.exports = { launchTemplateUserData, parseCloudConfig, fileBytes };
 
 if (require.main === module) {
   const [file, flag, dir] = process.argv.slice(2);
@@ -39,11 +46,14 @@ if (require.main === module) {
     const config = parseCloudConfig(document);
     console.log(`${name}: ${raw.length} bytes raw (limit 16384), ${document.length} bytes decoded`);
     for (const f of config.write_files ?? []) {
-      console.log(`  ${f.permissions} ${f.path} (${Buffer.byteLength(f.content)} bytes)`);
+      const bytes = fileBytes(f);
+      console.log(`  ${f.permissions} ${f.path} (${bytes.length} bytes${f.encoding ? `, ${f.encoding} in user data` : ''})`);
       if (flag === '--extract') {
         const target = path.join(dir, name, f.path);
         fs.mkdirSync(path.dirname(target), { recursive: true });
-        fs.writeFileSync(target, f.content);
+        fs.writeFileSync(target, bytes);
+        // The boot script unpacks the brotli bundle next to it; do the same so the handler is readable.
+        if (target.endsWith('.br')) fs.writeFileSync(target.slice(0, -3), require('node:zlib').brotliDecompressSync(bytes));
       }
     }
     for (const cmd of config.runcmd ?? []) console.log(`  runcmd: ${JSON.stringify(cmd)}`);

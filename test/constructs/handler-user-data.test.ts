@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { gunzipSync } from 'node:zlib';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import YAML from 'yaml';
 import { bundleHandler } from '../../constructs/handler-bundle';
 import { HANDLER_PATHS, handlerUserData, HandlerUserDataProps } from '../../constructs/handler-user-data';
@@ -35,13 +35,14 @@ describe('handlerUserData', () => {
     const { document, config, files } = decode(base);
     expect(document.startsWith('#cloud-config\n')).toBe(true);
     expect(Object.keys(config).sort()).toEqual(['runcmd', 'write_files']);
-    expect(Object.keys(files).sort()).toEqual([HANDLER_PATHS.boot, HANDLER_PATHS.bundle, HANDLER_PATHS.staticEnv, HANDLER_PATHS.unit].sort());
+    expect(Object.keys(files).sort()).toEqual([HANDLER_PATHS.boot, HANDLER_PATHS.compressedBundle, HANDLER_PATHS.staticEnv, HANDLER_PATHS.unit].sort());
     for (const file of Object.values(files) as any[]) {
       expect(file.owner).toBe('root:root');
       expect(file.permissions).toMatch(/^0[0-7]{3}$/);
       expect(typeof file.content).toBe('string');
     }
-    expect(files[HANDLER_PATHS.bundle].content.trimEnd()).toBe(bundle.code.trimEnd());
+    expect(files[HANDLER_PATHS.compressedBundle].encoding).toBe('b64');
+    expect(brotliDecompressSync(Buffer.from(files[HANDLER_PATHS.compressedBundle].content, 'base64')).toString()).toBe(bundle.code);
     expect(files[HANDLER_PATHS.staticEnv]).toMatchObject({ permissions: '0600' });
     expect(files[HANDLER_PATHS.staticEnv].content).toContain('METRICS_DB_SSL=require\nPORT=8080\n');
     expect(files[HANDLER_PATHS.boot].permissions).toBe('0755');
@@ -68,7 +69,7 @@ describe('handlerUserData', () => {
   it('boots with a script bash accepts: Node.js from dnf, settings from SSM, the service, then the readiness-gated hook', () => {
     const boot: string = decode(base).files[HANDLER_PATHS.boot].content;
     execFileSync('bash', ['-n'], { input: boot });
-    const order = ['dnf install -y nodejs22', 'useradd --system', "aws ssm get-parameter --region \"$REGION\" --name '/test/handler-config'", `systemctl enable --now ${HANDLER_PATHS.service}`, '/readyz', 'complete-lifecycle-action'];
+    const order = ['dnf install -y nodejs22', 'useradd --system', 'brotliDecompressSync', `echo '${bundle.sha256}  ${HANDLER_PATHS.bundle}' | sha256sum -c -`, "aws ssm get-parameter --region \"$REGION\" --name '/test/handler-config'", `systemctl enable --now ${HANDLER_PATHS.service}`, '/readyz', 'complete-lifecycle-action'];
     const positions = order.map((needle) => boot.indexOf(needle));
     expect(positions.every((p) => p >= 0)).toBe(true);
     expect([...positions].sort((a, b) => a - b)).toEqual(positions);
@@ -79,9 +80,11 @@ describe('handlerUserData', () => {
   it('fetches and verifies the bundle from S3 when delivery is s3, instead of carrying it', () => {
     const { files, userData } = decode({ ...base, s3Delivery: { bucket: 'b', key: `handler/${bundle.sha256}.js` } });
     expect(files[HANDLER_PATHS.bundle]).toBeUndefined();
+    expect(files[HANDLER_PATHS.compressedBundle]).toBeUndefined();
     const boot: string = files[HANDLER_PATHS.boot].content;
     expect(boot).toContain(`aws s3 cp --region "$REGION" s3://b/handler/${bundle.sha256}.js ${HANDLER_PATHS.bundle}`);
     expect(boot).toContain(`echo '${bundle.sha256}  ${HANDLER_PATHS.bundle}' | sha256sum -c -`);
+    expect(boot).not.toContain('brotliDecompressSync');
     expect(userData.rawBytes).toBeLessThan(handlerUserData(base).rawBytes + 200);
   });
 
@@ -100,5 +103,33 @@ describe('handlerUserData', () => {
 
   it('rejects an entry file that does not exist', () => {
     expect(() => bundleHandler({ entry: 'src/nope.ts' })).toThrow("Handler entry 'src/nope.ts' does not exist. Pass the path of your handler's entry file");
+  });
+});
+
+describe('the boot script’s unpack step', () => {
+  it('restores the exact bundle and refuses one that does not match the synthesized checksum', () => {
+    const { mkdtempSync, mkdirSync, symlinkSync, writeFileSync, readFileSync, rmSync } = require('node:fs');
+    const { join } = require('node:path');
+    const { files } = decode(base);
+    const root: string = mkdtempSync(join(require('node:os').tmpdir(), 'unpack-'));
+    try {
+      mkdirSync(join(root, HANDLER_PATHS.dir), { recursive: true });
+      symlinkSync(process.execPath, join(root, HANDLER_PATHS.node));
+      const packed = Buffer.from(files[HANDLER_PATHS.compressedBundle].content, 'base64');
+      const steps = (files[HANDLER_PATHS.boot].content as string)
+        .split('\n')
+        .filter((l) => /brotliDecompressSync|^rm -f|sha256sum -c|^chmod 0644/.test(l))
+        .map((l) => l.split(HANDLER_PATHS.dir).join(join(root, HANDLER_PATHS.dir)))
+        .join('\n');
+      writeFileSync(join(root, HANDLER_PATHS.compressedBundle), packed);
+      execFileSync('bash', ['-euo', 'pipefail', '-c', steps], { stdio: 'pipe' });
+      expect(readFileSync(join(root, HANDLER_PATHS.bundle), 'utf8')).toBe(bundle.code);
+
+      const { compressBundle } = require('../../constructs/handler-user-data');
+      writeFileSync(join(root, HANDLER_PATHS.compressedBundle), compressBundle(`${bundle.code}/*tampered*/`));
+      expect(() => execFileSync('bash', ['-euo', 'pipefail', '-c', steps], { stdio: 'pipe' })).toThrow(/checksum did NOT match/);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
