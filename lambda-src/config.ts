@@ -60,6 +60,7 @@ export interface Config {
   METRICS_DB_PASSWORD_SECRET_ARN?: string;
   METRICS_DB_SSL: 'require' | 'disable';
   API_KEY_HASHES: { id: string; hash: string }[];
+  API_KEYS_SECRET_ARN?: string;
   AUTH: 'required' | 'disabled';
   RATE_LIMIT_RPM: number;
   RATE_LIMIT_TPM: number;
@@ -109,7 +110,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     check(n, allowed.includes((c[n] = get(n) ?? allowed[0])), `expected ${allowed.join(' or ')}`);
   }
   check('UPSTREAM_URLS', c.BACKEND == 'simulator' || urls.length, 'BACKEND=openai needs at least one URL');
-  check('API_KEY_HASHES', c.AUTH == 'disabled' || c.API_KEY_HASHES.length, 'AUTH=required (the default) needs at least one key hash; set AUTH=disabled only on a private network');
+  check('API_KEY_HASHES', c.AUTH == 'disabled' || c.API_KEY_HASHES.length || c.API_KEYS_SECRET_ARN, 'AUTH=required (the default) needs API_KEY_HASHES or API_KEYS_SECRET_ARN; set AUTH=disabled only on a private network');
   check('REDIS_URL', /^(rediss?:\/\/[^\s/]+)?$/.test(c.REDIS_URL ?? ''), 'expected redis://host:port or rediss://host:port');
   check('REDIS_URL', c.REDIS_URL || !(c.RATE_LIMIT_RPM || c.RATE_LIMIT_TPM), 'RATE_LIMIT_RPM/TPM are enforced through Redis');
   check('REQUEST_TIMEOUT_MS', c.REQUEST_TIMEOUT_MS >= c.HEADERS_TIMEOUT_MS, 'must be >= HEADERS_TIMEOUT_MS');
@@ -143,7 +144,7 @@ export const ENV_VARS: { name: string; default?: string; description: string }[]
   ['CACHE_TTL_SECONDS', 'Lifetime of cached responses (temperature 0 or `x-cache: force`; `x-cache: bypass` skips).'],
   ['DYNAMODB_TABLE', 'Prediction job table; unset: /predictions is disabled.'],
   ['DYNAMODB_ENDPOINT', 'DynamoDB endpoint override (e.g. a local dynalite).'],
-  ['AWS_REGION', 'AWS region; unset: read from instance metadata.'],
+  ['AWS_REGION', 'AWS region of DynamoDB and Secrets Manager; unset: AWS_DEFAULT_REGION.'],
   ['METRICS_DB_HOST', 'PostgreSQL/TimescaleDB host for per-request metric rows; unset: rows are not stored.'],
   ['METRICS_DB_PORT', 'Metrics database port.'],
   ['METRICS_DB_NAME', 'Metrics database name.'],
@@ -153,7 +154,8 @@ export const ENV_VARS: { name: string; default?: string; description: string }[]
   ['METRICS_BUFFER_ROWS', 'Metric rows kept per worker while the database is unreachable; beyond it the oldest are dropped (and counted).'],
   ['METRICS_DB_SSL', '`require` (TLS) or `disable` (plain TCP; only on a trusted network).'],
   ['API_KEY_HASHES', 'Comma-separated SHA-256 hex digests of the accepted bearer keys, each optionally `id:hash` (the id labels limits and metrics).'],
-  ['AUTH', '`required` (start fails without API_KEY_HASHES) or `disabled` (anyone may call; limits apply per client address).'],
+  ['API_KEYS_SECRET_ARN', 'Secrets Manager secret holding bearer keys (comma or newline separated), read at start; their SHA-256 digests join API_KEY_HASHES.'],
+  ['AUTH', '`required` (start fails without API_KEY_HASHES or API_KEYS_SECRET_ARN) or `disabled` (anyone may call; limits apply per client address).'],
   ['RATE_LIMIT_RPM', 'Requests per minute per key, shared through Redis; 0 = unlimited.'],
   ['RATE_LIMIT_TPM', 'Tokens per minute per key, shared through Redis; 0 = unlimited.'],
   ['MAX_BODY_BYTES', 'Largest request body (413 above).'],

@@ -5,10 +5,11 @@ import { startApp } from './app';
 import { Config, loadConfig } from './config';
 import { Snapshot, sum } from './metrics/registry';
 
+// A plain require: esbuild's default-import interop helper would cost bytes in user data.
 const cluster: Cluster = require('node:cluster');
 
-const fatal = (what: string, e: unknown, code: number) => {
-  console.error(`${what}: ${e instanceof Error ? e.message : e}`);
+const fatal = (what: string, e: any, code: number) => {
+  console.error(`${what}: ${e?.message ?? e}`);
   process.exit(code);
 };
 
@@ -21,16 +22,11 @@ try {
 
 if (cluster.isPrimary) {
   const snaps = new Map<number, Snapshot>();
-  const born = new Map<number, number>();
-  let live = 0;
-  let crashes = 0;
-  let stopping = false;
-  const fork = () => stopping || (live++, born.set(cluster.fork().id, Date.now()));
+  let live = 0, crashes = 0, stopping = false;
+  const fork = () => stopping || (live++, cluster.fork());
   for (let i = 0; i < cfg!.WORKERS; i++) fork();
   cluster.on('message', (w, m) => {
-    if (!m.metrics) return;
-    snaps.set(w.id, m.metrics);
-    if (m.reply) w.send({ metrics: sum([...snaps.values()]) });
+    if (m.metrics) w.send({ metrics: sum([...snaps.set(w.id, m.metrics).values()]) });
   });
   cluster.on('exit', (w, code, signal) => {
     live--;
@@ -41,9 +37,9 @@ if (cluster.isPrimary) {
       if (!live) process.exit(0);
       return;
     }
-    // Back off when workers keep dying young (e.g. a dependency missing at start).
-    crashes = Date.now() - born.get(w.id)! > 30_000 ? 0 : crashes + 1;
-    const delay = Math.min(30_000, 100 * 2 ** crashes);
+    // Back off while workers keep dying (e.g. a dependency missing at start): each crash counts for a minute.
+    const delay = Math.min(3e4, 100 * 2 ** crashes++);
+    setTimeout(() => crashes--, 6e4).unref();
     console.error(`worker ${w.process.pid} exited (${signal ?? code}); restarting in ${delay} ms`);
     setTimeout(fork, delay);
   });

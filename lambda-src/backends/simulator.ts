@@ -2,11 +2,12 @@
 // tokens per prompt, configurable time to first token and inter-token latency, random failures. It is a
 // fetch-like function, so the gateway runs it in-process behind the same upstream pool as real servers, and
 // serveSimulator() puts it on a real HTTP port. Every response says `simulator`, so it is never mistaken for a model.
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createServer, Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorBody, httpError } from '../http/errors';
 import { frame } from '../http/sse';
+import { sha } from '../util';
 
 export type FetchLike = (url: string, init: { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal }) => Promise<Response>;
 
@@ -21,31 +22,30 @@ export interface SimulatorOptions {
 }
 
 const WORDS = 'lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor'.split(' ');
-const sha = (s: unknown) => createHash('sha256').update(JSON.stringify(s)).digest();
-const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+const json = (body: unknown, status?: number) => Response.json(body, { status });
 
-export function simulator(o: SimulatorOptions): FetchLike {
+export function simulator({ models, ttftMs = 0, itlMs = 0, failureRate = 0 }: SimulatorOptions): FetchLike {
   return async (url, { body = '{}', signal }) => {
     const path = new URL(url).pathname;
-    const wait = (ms = 0) => ms && sleep(ms, 0, { signal });
-    if (path == '/v1/models') return json({ object: 'list', data: o.models.map((id) => ({ id, object: 'model', created: 0, owned_by: 'simulator' })) });
+    const wait = (ms: number) => ms && sleep(ms, 0, { signal });
+    if (path == '/v1/models') return json({ object: 'list', data: models.map((id) => ({ id, object: 'model', created: 0, owned_by: 'simulator' })) });
     const b = JSON.parse(body);
     const { model, input } = b;
     const kind = /^\/v1\/(chat\/|)(completions|embeddings)$/.exec(path);
-    const status = !kind || !o.models.includes(model) ? 404 : Math.random() < o.failureRate! ? [429, 500, 503, 0][(Math.random() * 4) | 0] : 200;
+    const status = !kind || !models.includes(model) ? 404 : Math.random() < failureRate ? [429, 500, 503, 0][(Math.random() * 4) | 0] : 200;
     if (!status) await new Promise((_, reject) => signal?.addEventListener('abort', () => reject(signal.reason)));
     if (status > 200) {
-      const message = status == 404 ? `the simulator serves ${o.models} at /v1/chat/completions, /v1/completions and /v1/embeddings` : `simulated failure (${status})`;
+      const message = status == 404 ? `the simulator serves ${models} (chat completions, completions, embeddings)` : `simulated failure (${status})`;
       return json(errorBody(httpError(status, message)), status);
     }
 
     const prompt = b.messages ?? b.prompt ?? input;
     const p = Math.ceil(JSON.stringify(prompt).length / 4);
     if (kind![2] == 'embeddings') {
-      const data = [input].flat().map((s, index) => ({ object: 'embedding', index, embedding: [...sha(s)].slice(0, 8).map((x) => x / 128 - 1) }));
+      const data = [input].flat().map((s, index) => ({ object: 'embedding', index, embedding: [...sha(JSON.stringify(s)).subarray(0, 8)].map((x) => x / 128 - 1) }));
       return json({ object: 'list', data, model, usage: { prompt_tokens: p, total_tokens: p } });
     }
-    const h = sha(prompt);
+    const h = sha(JSON.stringify(prompt));
     const max = b.max_completion_tokens ?? b.max_tokens;
     const n = Math.min(max ?? 16, 4096);
     const tokens = [...Array(n)].map((_, i) => (i ? ' ' : '') + WORDS[(h[i % 32] + i) % WORDS.length]);
@@ -54,20 +54,19 @@ export function simulator(o: SimulatorOptions): FetchLike {
     const id = 'sim-' + randomUUID();
     const out = (text: string, last: boolean, stream?: boolean) => ({
       id,
-      object: chat ? `chat.completion${stream ? '.chunk' : ''}` : 'text_completion',
+      object: chat ? 'chat.completion' + (stream ? '.chunk' : '') : 'text_completion',
       created: (Date.now() / 1000) | 0,
       model,
       system_fingerprint: 'simulator',
       choices: [{ index: 0, ...(chat ? { [stream ? 'delta' : 'message']: { role: 'assistant', content: text } } : { text }), finish_reason: last ? (max ? 'length' : 'stop') : null }],
     });
     if (!b.stream) {
-      await wait(o.ttftMs! + o.itlMs! * (n - 1));
+      await wait(ttftMs + itlMs * (n - 1));
       return json({ ...out(tokens.join(''), true), usage });
     }
     async function* sse() {
-      await wait(o.ttftMs);
       for (let i = 0; i < n; i++) {
-        if (i) await wait(o.itlMs);
+        await wait(i ? itlMs : ttftMs);
         yield frame(out(tokens[i], i == n - 1, true));
       }
       if (b.stream_options?.include_usage) yield frame({ ...out('', false, true), choices: [], usage });

@@ -1,7 +1,7 @@
 // OpenAI-shaped errors: every failure a client sees is `{error:{message,type,param,code}}`.
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 
-/** An error that becomes the response (PredictionError has the same shape). */
+/** An error that becomes the response (status, OpenAI code and param, extra headers). AWS errors have this shape too. */
 export interface HttpError extends Error {
   status: number;
   code?: string | null;
@@ -10,7 +10,7 @@ export interface HttpError extends Error {
 }
 
 export const httpError = (status: number, message: string, code?: string | null, param?: string, headers?: OutgoingHttpHeaders): HttpError =>
-  Object.assign(new Error(message), { status, code, param, headers });
+  Object.assign(Error(message), { status, code, param, headers });
 
 export const errorBody = ({ status, message, code = null, param = null }: HttpError) => ({
   error: { message, type: status == 401 ? 'authentication_error' : status == 429 ? 'rate_limit_error' : status > 499 ? 'server_error' : 'invalid_request_error', param, code },

@@ -3,18 +3,18 @@
 export type Snapshot = [string, number][];
 
 const series = new Map<string, number>();
-const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, Infinity];
+const add = (m: Map<string, number>, k: string, v: number) => m.set(k, (m.get(k) ?? 0) + v);
 
 /** `k="v",...` with values escaped as the text format wants (\\, \", \n). */
 export const labels = (o: Record<string, unknown>) => Object.entries(o).map(([k, v]) => `${k}=${JSON.stringify(String(v))}`).join();
 
 export function inc(name: string, lbl = '', v = 1): void {
-  const k = lbl ? `${name}{${lbl}}` : name;
-  series.set(k, (series.get(k) ?? 0) + v);
+  add(series, lbl ? `${name}{${lbl}}` : name, v);
 }
 
 export function observe(name: string, lbl: string, seconds: number): void {
-  for (const le of [...BUCKETS, Infinity]) inc(`${name}_bucket`, `${lbl}${lbl && ','}le="${le < Infinity ? le : '+Inf'}"`, +(seconds <= le));
+  for (const le of BUCKETS) inc(`${name}_bucket`, `${lbl}${lbl && ','}le="${le < Infinity ? le : '+Inf'}"`, +(seconds <= le));
   inc(`${name}_sum`, lbl, seconds);
   inc(`${name}_count`, lbl);
 }
@@ -24,7 +24,7 @@ export const snapshot = (): Snapshot => [...series];
 /** Sums snapshots (workers) into one. */
 export function sum(snaps: Snapshot[]): Snapshot {
   const total = new Map<string, number>();
-  for (const s of snaps) for (const [k, v] of s) total.set(k, (total.get(k) ?? 0) + v);
+  for (const s of snaps) for (const [k, v] of s) add(total, k, v);
   return [...total];
 }
 

@@ -1,8 +1,10 @@
 // PostgreSQL frontend/backend protocol v3 over one connection: SCRAM-SHA-256, extended queries with text
 // parameters and results. Requests are pipelined; each ends with Sync, so each gets its own ReadyForQuery.
-import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
-import { connect, isIP, Socket } from 'node:net';
+import { createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
+import { connect, isIP } from 'node:net';
 import { connect as tls } from 'node:tls';
+import { sha } from '../util';
+import { Wire, wire } from './wire';
 
 export interface PgOptions {
   host: string;
@@ -35,7 +37,6 @@ export interface PgResult {
   /** Command tag, e.g. `INSERT 0 3`. */
   command: string;
 }
-type Op = PgResult & { cols: string[]; err?: PgError; done(e?: unknown): void };
 
 const i32 = (n: number) => {
   const b = Buffer.alloc(4);
@@ -49,136 +50,109 @@ const msg = (type: string, ...parts: Buffer[]) => {
   return Buffer.concat([Buffer.from(type), i32(b.length + 4), b]);
 };
 const hmac = (k: Buffer, s: string) => createHmac('sha256', k).update(s).digest();
-const err = (m: string) => new Error('postgres: ' + m);
+const err = (m: string) => Error('postgres: ' + m);
 
-export class PgClient {
-  /** True until connect() and after close() or a connection failure; a closed client stays closed. */
-  closed = true;
-  private s?: Socket;
-  private q: Op[] = [];
-  private buf: Buffer = Buffer.alloc(0);
-  private nonce = '';
-  private sig = '';
+export type PgClient = ReturnType<typeof pgClient>;
 
-  constructor(private readonly opts: PgOptions) {}
+export function pgClient(o: PgOptions) {
+  const { host, port = 5432 } = o;
+  let w: Wire, nonce = '', proof = '';
+  // The reply being read (requests are answered in order).
+  let rows: Row[] = [], cols: string[] = [], command = '', error: PgError | undefined;
 
-  connect(): Promise<void> {
-    const { host, port = 5432, ssl, ca, user, database } = this.opts;
-    this.closed = false;
-    const done = this.op(this.opts.connectTimeoutMs ?? 5000);
-    const raw = (this.s = connect(port, host).on('error', this.fail));
-    (async () => {
-      if (ssl) {
-        raw.write(Buffer.concat([i32(8), i32(80877103)]));
-        const b: Buffer = await new Promise((ok) => raw.once('data', ok));
-        if (b[0] != 83) throw err(`${host}:${port} does not accept TLS (ssl is set)`);
-        this.s = tls({ socket: raw, host, servername: isIP(host) ? undefined : host, ca, rejectUnauthorized: !!ca });
-      }
-      this.s!.on('data', (d) => this.data(d))
-        .on('error', this.fail)
-        .on('close', () => this.fail(err('connection closed')))
-        .write(msg('', i32(196608), str(`user\0${user}\0database\0${database}\0client_encoding\0UTF8\0`)));
-    })().catch(this.fail);
-    return done.then(() => {});
-  }
-
-  /** Extended query protocol with text parameters; rows are objects of column text or null. */
-  query(sql: string, params: PgParam[] = []): Promise<PgResult> {
-    const bind = params.flatMap((v) =>
-      v == null ? [i32(-1)] : [i32(Buffer.byteLength((v = v instanceof Date ? v.toISOString() : String(v)))), Buffer.from(v)],
-    );
-    return this.send(
-      msg('P', str(''), str(sql), u16(0)),
-      msg('B', str(''), str(''), u16(0), u16(params.length), ...bind, u16(0)),
-      msg('D', str('P')),
-      msg('E', str(''), i32(0)),
-      msg('S'),
-    );
-  }
-
-  /** Simple query protocol: several statements (migrations), run as one implicit transaction. */
-  async simpleQuery(sql: string): Promise<void> {
-    await this.send(msg('Q', str(sql)));
-  }
-
-  async close(): Promise<void> {
-    const s = this.s!;
-    if (this.closed) return;
-    this.closed = true;
-    await new Promise((r) => s.once('close', r).end(msg('X'), () => s.destroy()));
-  }
-
-  private send(...m: Buffer[]) {
-    const p = this.op(this.opts.queryTimeoutMs ?? 30000);
-    if (!this.closed) this.s!.write(Buffer.concat(m));
-    return p;
-  }
-
-  /** Queues a request's result: settled at its ReadyForQuery, or when the connection fails or times out. */
-  private op(ms: number): Promise<PgResult> {
-    return new Promise((ok, no) => {
-      if (this.closed) return no(err('connection not open'));
-      const t = setTimeout(() => this.fail(err(`${this.opts.host} did not answer within ${ms} ms`)), ms);
-      const op: Op = { rows: [], cols: [], command: '', done: (e) => (clearTimeout(t), e ? no(e) : ok({ rows: op.rows, command: op.command })) };
-      this.q.push(op);
-    });
-  }
-
-  private fail = (e: unknown) => {
-    this.closed = true;
-    for (const op of this.q.splice(0)) op.done(op.err ?? e);
-    this.s?.destroy();
-  };
-
-  private data(d: Buffer) {
-    let b = (this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d);
-    try {
-      for (let len; b.length > 4 && b.length > (len = b.readInt32BE(1)); b = this.buf = b.subarray(len + 1)) this.message(b[0], b.subarray(5, len + 1));
-    } catch (e) {
-      this.fail(e);
-    }
-  }
-
-  private message(t: number, m: Buffer) {
-    const op = this.q[0];
+  function message(t: number, m: Buffer) {
     let p = 2;
-    if (t == 82) this.auth(m.readInt32BE(0), m.subarray(4).toString()); // R
+    if (t == 82) auth(m.readInt32BE(0), m.subarray(4) + ''); // R
     else if (t == 84) // T: RowDescription, 18 bytes of type info after each name
-      for (let n = m.readInt16BE(0), e, c: string[] = (op.cols = []); n--; p = e + 19) c.push(m.toString('utf8', p, (e = m.indexOf(0, p))));
+      for (let n = m.readInt16BE(0), e; n--; p = e + 19) cols.push(m.toString('utf8', p, (e = m.indexOf(0, p))));
     else if (t == 68) { // D
       const row: Row = {};
-      for (const c of op.cols) {
+      for (const col of cols) {
         const n = m.readInt32BE(p);
         p += 4;
-        row[c] = n < 0 ? null : m.toString('utf8', p, (p += n));
+        row[col] = n < 0 ? null : m.toString('utf8', p, (p += n));
       }
-      op.rows.push(row);
-    } else if (t == 67) op.command = m.toString('utf8', 0, m.length - 1); // C
+      rows.push(row);
+    } else if (t == 67) command = m.toString('utf8', 0, m.length - 1); // C
     else if (t == 69) { // E: fields are a type byte and a string
       const f: Record<string, string> = {};
       for (let i = 0, e; m[i]; i = e + 1) f[String.fromCharCode(m[i])] = m.toString('utf8', i + 1, (e = m.indexOf(0, i)));
-      if (op) op.err ??= Object.assign(err(`${f.M} (SQLSTATE ${f.C})`), { code: f.C });
-    } else if (t == 90) this.q.shift()!.done(op.err); // Z
+      error ??= Object.assign(err(`${f.M} (SQLSTATE ${f.C})`), { code: f.C });
+    } else if (t == 90) { // Z: ReadyForQuery ends each request
+      w.reply({ rows, command }, error);
+      (rows = []), (cols = []), (command = ''), (error = undefined);
+    }
     // Others (ParameterStatus, BackendKeyData, NoticeResponse, ParseComplete, BindComplete, NoData...) carry nothing we use.
   }
 
   /** AuthenticationOk (0), or SCRAM-SHA-256 (10 start, 11 continue, 12 final; RFC 5802, no channel binding). */
-  private auth(code: number, body: string) {
-    const w = (b: string, ...pre: Buffer[]) => this.s!.write(msg('p', ...pre, Buffer.from(b)));
+  function auth(code: number, body: string) {
+    const send = (b: string, ...pre: Buffer[]) => w.socket.write(msg('p', ...pre, Buffer.from(b)));
     if (code == 10) {
-      const first = 'n,,n=,r=' + (this.nonce = randomBytes(18).toString('base64'));
-      w(first, str('SCRAM-SHA-256'), i32(first.length));
+      const first = 'n,,n=,r=' + (nonce = randomBytes(18).toString('base64'));
+      send(first, str('SCRAM-SHA-256'), i32(first.length));
     } else if (code == 11) {
       const a = Object.fromEntries(body.split(',').map((x) => [x[0], x.slice(2)]));
-      if (!a.r?.startsWith(this.nonce)) throw err('bad SCRAM nonce');
-      const salted = pbkdf2Sync(this.opts.password ?? '', Buffer.from(a.s, 'base64'), +a.i, 32, 'sha256');
-      const key = hmac(salted, 'Client Key'), reply = 'c=biws,r=' + a.r, msgs = `n=,r=${this.nonce},${body},${reply}`;
-      const sig = hmac(createHash('sha256').update(key).digest(), msgs);
-      this.sig = 'v=' + hmac(hmac(salted, 'Server Key'), msgs).toString('base64');
-      w(`${reply},p=${Buffer.from(key.map((b, i) => b ^ sig[i])).toString('base64')}`);
+      if (!a.r?.startsWith(nonce)) throw err('bad SCRAM nonce');
+      const salted = pbkdf2Sync(o.password ?? '', Buffer.from(a.s, 'base64'), +a.i, 32, 'sha256');
+      const key = hmac(salted, 'Client Key'), reply = 'c=biws,r=' + a.r, msgs = `n=,r=${nonce},${body},${reply}`;
+      const sig = hmac(sha(key), msgs);
+      proof = 'v=' + hmac(hmac(salted, 'Server Key'), msgs).toString('base64');
+      send(`${reply},p=${Buffer.from(key.map((b, i) => b ^ sig[i])).toString('base64')}`);
     } else if (code == 12) {
       // The server proves it knows the verifier: an impostor that accepts any password fails here.
-      if (body != this.sig) throw err('SCRAM server signature mismatch');
+      if (body != proof) throw err('SCRAM server signature mismatch');
     } else if (code) throw err(`authentication method ${code} unsupported; use scram-sha-256 in pg_hba.conf`);
   }
+
+  const send = (...m: Buffer[]): Promise<PgResult> => (w ? w.send(Buffer.concat(m), o.queryTimeoutMs ?? 3e4) : Promise.reject(err('connection closed')));
+
+  return {
+    /** True until connect() and after close() or a connection failure; a closed client stays closed. */
+    get closed() {
+      return !w || w.closed;
+    },
+
+    async connect(): Promise<void> {
+      const raw = connect(port, host);
+      const c = (w = wire(raw, err)), fail = c.fail;
+      // A FATAL error (wrong password, terminated backend) arrives just before the close: the better reason.
+      c.fail = (e) => fail(error ?? e);
+      raw.on('error', c.fail);
+      // Settled at the first ReadyForQuery: TCP, TLS and authentication within connectTimeoutMs.
+      const done = w.send(undefined, o.connectTimeoutMs ?? 5000);
+      (async () => {
+        if (o.ssl) {
+          raw.write(Buffer.concat([i32(8), i32(80877103)]));
+          const b: Buffer = await new Promise((ok) => raw.once('data', ok));
+          if (b[0] != 83) throw err(`${host}:${port} does not accept TLS (ssl is set)`);
+          w.socket = tls({ socket: raw, host, servername: isIP(host) ? undefined : host, ca: o.ca, rejectUnauthorized: !!o.ca });
+        }
+        w.listen((b) => {
+          const len = b.length > 4 && b.readInt32BE(1) + 1;
+          return len && b.length >= len ? (message(b[0], b.subarray(5, len)), len) : 0;
+        });
+        w.socket.write(msg('', i32(196608), str(`user\0${o.user}\0database\0${o.database}\0client_encoding\0UTF8\0`)));
+      })().catch(w.fail);
+      await done;
+    },
+
+    /** Extended query protocol with text parameters; rows are objects of column text or null. */
+    query(sql: string, params: PgParam[] = []): Promise<PgResult> {
+      const bind = params.flatMap((v) => (v == null ? [i32(-1)] : [i32(Buffer.byteLength((v = v instanceof Date ? v.toISOString() : '' + v))), Buffer.from(v)]));
+      return send(msg('P', str(''), str(sql), u16(0)), msg('B', str(''), str(''), u16(0), u16(params.length), ...bind, u16(0)), msg('D', str('P')), msg('E', str(''), i32(0)), msg('S'));
+    },
+
+    /** Simple query protocol: several statements (migrations), run as one implicit transaction. */
+    async simpleQuery(sql: string): Promise<void> {
+      await send(msg('Q', str(sql)));
+    },
+
+    async close(): Promise<void> {
+      if (w && !w.closed) {
+        w.closed = true;
+        await new Promise((r) => w.socket.once('close', r).end(msg('X'), () => w.socket.destroy()));
+      }
+    },
+  };
 }

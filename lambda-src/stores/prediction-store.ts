@@ -39,44 +39,36 @@ export interface JobRecord {
 }
 
 const ACTIVE = 'attribute_exists(#active_shard)';
-const OWNED = `${ACTIVE} AND #owner = :owner`;
+const OWNED = ACTIVE + ' AND #owner = :owner';
 
 export class PredictionStore {
   constructor(readonly table: DynamoTable) {}
 
-  /** SET the defined fields of `set`; undefined when the condition does not hold. */
+  /** The call's answer, or undefined when its condition does not hold. */
+  private call(op: string, req: Row, values?: Row): Promise<any> {
+    return this.table.call(op, req, values).catch((e) => (conditionFailed(e) ? undefined : Promise.reject(e)));
+  }
+
+  /** SETs the defined fields of `set` (plus `extra`) if `condition` holds; the new job, or undefined. */
   private async write(id: string, set: Row, extra: string, condition: string, values: Row = {}): Promise<JobRecord | undefined> {
     const keys = Object.keys(set).filter((k) => set[k] !== undefined);
-    const update = `SET ${keys.map((k) => `#${k} = :${k}`).join(', ')} ${extra}`;
-    try {
-      const vals: Row = { ...values };
-      for (const k of keys) vals[k] = set[k];
-      return (await this.table.update({ id }, update, { condition, values: vals })) as unknown as JobRecord;
-    } catch (e) {
-      if (conditionFailed(e)) return undefined;
-      throw e;
-    }
+    for (const k of keys) values[k] = set[k];
+    return (await this.call('UpdateItem', { Key: { id }, UpdateExpression: `SET ${keys.map((k) => `#${k} = :${k}`)} ${extra}`, ConditionExpression: condition, ReturnValues: 'ALL_NEW' }, values))?.Attributes;
   }
 
   /** false when the id is taken. */
   async create(job: JobRecord): Promise<boolean> {
-    try {
-      await this.table.put(job as unknown as Row, { condition: 'attribute_not_exists(#id)' });
-      return true;
-    } catch (e) {
-      if (conditionFailed(e)) return false;
-      throw e;
-    }
+    return !!(await this.call('PutItem', { Item: job, ConditionExpression: 'attribute_not_exists(#id)' }));
   }
 
   async get(id: string): Promise<JobRecord | undefined> {
-    return (await this.table.get({ id })) as JobRecord | undefined;
+    return (await this.table.call('GetItem', { Key: { id }, ConsistentRead: true })).Item;
   }
 
   /** Takes the lease if this owner holds it or it expired; counts the attempt. */
   claim(id: string, owner: string, leaseMs: number, logs?: string): Promise<JobRecord | undefined> {
     const now = Date.now();
-    return this.write(id, { owner, lease_expires_at: now + leaseMs, logs }, 'ADD #attempt :one', `${ACTIVE} AND (#owner = :owner OR #lease_expires_at < :now)`, { one: 1, now });
+    return this.write(id, { owner, lease_expires_at: now + leaseMs, logs }, 'ADD #attempt :one', ACTIVE + ' AND (#owner = :owner OR #lease_expires_at < :now)', { one: 1, now });
   }
 
   /** Extends the lease (optionally setting more fields); undefined when canceled or taken over. */
@@ -86,8 +78,7 @@ export class PredictionStore {
 
   /** Terminal write: by the lease owner, or by anyone (cancel) when owner is undefined. */
   finish(id: string, owner: string | undefined, set: Row, retentionSeconds: number): Promise<JobRecord | undefined> {
-    const expires_at = Math.floor(Date.now() / 1000) + retentionSeconds;
-    return this.write(id, { ...set, expires_at }, 'REMOVE #active_shard', owner ? OWNED : ACTIVE, owner ? { owner } : {});
+    return this.write(id, { ...set, expires_at: Math.floor(Date.now() / 1000) + retentionSeconds }, 'REMOVE #active_shard', owner ? OWNED : ACTIVE, owner ? { owner } : {});
   }
 
   /** Expires the lease now, so any instance picks the job up; the attempt is not held against it. */
@@ -95,10 +86,12 @@ export class PredictionStore {
     return !!(await this.write(id, { lease_expires_at: Date.now() }, 'ADD #attempt :minus', OWNED, { owner, minus: -1 }));
   }
 
-  /** Active jobs of one shard whose lease expired: a Query on the sparse index, never a Scan. */
-  expired(shard: number, limit: number): Promise<JobRecord[]> {
+  /**
+   * Active jobs of one shard whose lease expired: one page (at most `limit`) of a Query on the sparse index,
+   * never a Scan. Claimed jobs leave the result, so the next call sees the ones after them.
+   */
+  async expired(shard: number, limit: number): Promise<JobRecord[]> {
     const { name, hashKey, rangeKey } = JOB_TABLE_SCHEMA.leaseIndex;
-    const rows = this.table.query(`#${hashKey} = :shard AND #${rangeKey} < :now`, { index: name, limit, values: { shard: String(shard), now: Date.now() } });
-    return rows as Promise<unknown> as Promise<JobRecord[]>;
+    return (await this.table.call('Query', { IndexName: name, KeyConditionExpression: `#${hashKey} = :shard AND #${rangeKey} < :now`, Limit: limit }, { shard: '' + shard, now: Date.now() })).Items;
   }
 }

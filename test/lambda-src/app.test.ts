@@ -1,6 +1,7 @@
 // The whole gateway against real servers, including faults: Redis and PostgreSQL stopped mid-run, a worker
 // killed mid-prediction, SIGTERM with a request in flight. main.ts runs bundled as in production.
-import { PgClient } from '../../lambda-src/stores/postgres';
+import { metricsSchemaSql } from '../../lambda-src/stores/metrics-schema';
+import { pgClient } from '../../lambda-src/stores/postgres';
 import { DynamoTable } from '../../lambda-src/stores/dynamodb';
 import { PredictionStore } from '../../lambda-src/stores/prediction-store';
 import { DynaliteServer, startDynalite } from '../support/dynalite-server';
@@ -15,7 +16,7 @@ let dyn: DynaliteServer;
 const cached = { model: 'sim-llm', messages: [{ role: 'user', content: 'cache me' }], temperature: 0, max_tokens: 2 };
 const dbEnv = () => ({ METRICS_DB_HOST: pg.host, METRICS_DB_PORT: String(pg.port), METRICS_DB_NAME: pg.database, METRICS_DB_USER: pg.user, METRICS_DB_PASSWORD: pg.password, METRICS_DB_SSL: 'disable' });
 async function sql(query: string): Promise<Record<string, string | null>[]> {
-  const c = new PgClient({ host: pg.host, port: pg.port, database: pg.database, user: pg.user, password: pg.password });
+  const c = pgClient({ host: pg.host, port: pg.port, database: pg.database, user: pg.user, password: pg.password });
   await c.connect();
   try {
     return (await c.query(query)).rows;
@@ -27,6 +28,11 @@ async function sql(query: string): Promise<Record<string, string | null>[]> {
 beforeAll(async () => {
   [redis, pg, dyn] = await Promise.all([startRedis(), startPostgres(), startDynalite()]);
   await dyn.createJobTable('jobs');
+  // The metrics database host applies the schema; the gateway only writes.
+  const c = pgClient({ host: pg.host, port: pg.port, database: pg.database, user: pg.user, password: pg.password });
+  await c.connect();
+  await c.simpleQuery(metricsSchemaSql());
+  await c.close();
 }, 60_000);
 afterAll(async () => {
   await Promise.all([redis.stop(), pg.stop(), dyn.stop()]);
@@ -93,8 +99,8 @@ describe('main.ts (bundled, in a child process)', () => {
     expect(await gw.exited).toBe(0);
     expect((await sql("SELECT status FROM request_metrics WHERE request_id = 'in-flight'"))[0]).toEqual({ status: '200' });
     // One JSON log line per request on stdout.
-    const log = gw.stdout().trim().split('\n').map((l) => JSON.parse(l)).find((l) => l.requestId == 'in-flight');
-    expect(log).toMatchObject({ route: '/v1/completions', status: 200, model: 'sim-llm', cacheHit: false, latencyMs: expect.any(Number) });
+    const log = gw.stdout().trim().split('\n').map((l) => JSON.parse(l)).find((l) => l.request_id == 'in-flight');
+    expect(log).toMatchObject({ route: '/v1/completions', status: 200, model: 'sim-llm', cache_hit: false, latency_ms: expect.any(Number) });
   }, 20_000);
 
   it('sums every worker into /metrics', async () => {

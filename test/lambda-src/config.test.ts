@@ -34,6 +34,8 @@ it('parses lists, maps and the backend choice', () => {
   expect(c.PUBLIC_BASE_URL).toBe('https://api.example.com');
   expect(load({ UPSTREAM_URLS: 'http://x', BACKEND: 'simulator' }).BACKEND).toBe('simulator');
   expect(load({ AUTH: 'disabled', API_KEY_HASHES: '' }).AUTH).toBe('disabled');
+  // Keys from Secrets Manager alone satisfy AUTH=required (they are read at start).
+  expect(load({ API_KEY_HASHES: '', API_KEYS_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:1:secret:keys' })).toMatchObject({ AUTH: 'required', API_KEY_HASHES: [] });
 });
 
 it.each([
@@ -47,7 +49,7 @@ it.each([
   [{ UPSTREAM_URLS: 'http://a,ftp://b' }, 'UPSTREAM_URLS="http://a,ftp://b" is invalid: expected a comma-separated list of http(s) URLs'],
   [{ MODEL_VERSIONS: 'llama' }, 'MODEL_VERSIONS="llama" is invalid: expected a comma-separated list of model=version pairs'],
   [{ API_KEY_HASHES: 'sk-plaintext-key' }, 'API_KEY_HASHES="sk-plaintext-key" is invalid: expected a comma-separated list of SHA-256 hex digests'],
-  [{ API_KEY_HASHES: '' }, 'API_KEY_HASHES="" is invalid: AUTH=required (the default) needs at least one key hash; set AUTH=disabled only on a private network'],
+  [{ API_KEY_HASHES: '' }, 'API_KEY_HASHES="" is invalid: AUTH=required (the default) needs API_KEY_HASHES or API_KEYS_SECRET_ARN; set AUTH=disabled only on a private network'],
   [{ AUTH: 'off' }, 'AUTH="off" is invalid: expected required or disabled'],
   [{ METRICS_DB_SSL: 'prefer' }, 'METRICS_DB_SSL="prefer" is invalid: expected require or disable'],
   [{ REDIS_URL: 'localhost:6379' }, 'REDIS_URL="localhost:6379" is invalid: expected redis://host:port or rediss://host:port'],

@@ -95,5 +95,5 @@ it('echoes a sane x-request-id and logs one JSON line per request', async () => 
   expect(r.headers.get('x-request-id')).toBe('trace-123');
   const bogus = await call(gw.url, '/healthz', { headers: { 'x-request-id': 'has spaces' } });
   expect(bogus.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
-  expect(gw.logs.find((l) => l.requestId == 'trace-123')).toMatchObject({ route: '/v1/chat/completions', status: 200, model: 'sim-llm', cacheHit: false });
+  expect(gw.logs.find((l) => l.request_id == 'trace-123')).toMatchObject({ route: '/v1/chat/completions', status: 200, model: 'sim-llm', cache_hit: false });
 });

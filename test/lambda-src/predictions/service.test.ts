@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { buildSync } from 'esbuild';
 import { DynamoTable } from '../../../lambda-src/stores/dynamodb';
 import { JOB_TABLE_SCHEMA, PredictionStore } from '../../../lambda-src/stores/prediction-store';
-import { MAX_INPUT_BYTES, Prediction, PredictionError, PredictionRunner, PredictionService, PredictionServiceOptions } from '../../../lambda-src/predictions/service';
+import { MAX_INPUT_BYTES, Prediction, PredictionRunner, PredictionService, predictionService, PredictionServiceOptions } from '../../../lambda-src/predictions/service';
 import { DynaliteServer, startDynalite } from '../../support/dynalite-server';
 
 const TABLE = 'predictions';
@@ -31,7 +31,7 @@ afterEach(async () => {
 afterAll(() => db.stop());
 
 function service(runner: PredictionRunner, opts: Partial<PredictionServiceOptions> = {}): PredictionService {
-  const s = new PredictionService({ table, runner, instanceId: 'i-a', baseUrl: 'https://api.test', leaseMs: 2000, heartbeatMs: 500, onError: (e, c) => errors.push(`${c}: ${(e as Error).message}`), ...opts });
+  const s = predictionService({ table, runner, instanceId: 'i-a', baseUrl: 'https://api.test', leaseMs: 2000, heartbeatMs: 500, onError: (e, c) => errors.push(`${c}: ${(e as Error).message}`), ...opts });
   services.push(s);
   return s;
 }
@@ -67,8 +67,8 @@ function blockingRunner() {
 const inIndex = async (id: string) => {
   const { name, hashKey, rangeKey } = JOB_TABLE_SCHEMA.leaseIndex;
   for (let shard = 0; shard < JOB_TABLE_SCHEMA.shards; shard++) {
-    const rows = await table.query(`#${hashKey} = :s AND #${rangeKey} < :t`, { index: name, values: { s: String(shard), t: Number.MAX_SAFE_INTEGER } });
-    if (rows.some((r) => r.id === id)) return true;
+    const { Items } = await table.call('Query', { IndexName: name, KeyConditionExpression: `#${hashKey} = :s AND #${rangeKey} < :t` }, { s: String(shard), t: Number.MAX_SAFE_INTEGER });
+    if (Items.some((r: any) => r.id === id)) return true;
   }
   return false;
 };
@@ -81,12 +81,11 @@ describe('create / get', () => {
       await gate;
       return { echo: p.input.prompt };
     });
-    const { prediction, created } = await s.create({ model: 'llama', version: 'v1', input: { prompt: 'hi' } }, { wait: false });
-    expect(created).toBe(true);
+    const prediction = await s.create({ model: 'llama', version: 'v1', input: { prompt: 'hi' } });
     expect(prediction).toMatchObject({ status: 'starting', model: 'llama', version: 'v1', input: { prompt: 'hi' }, output: null, error: null, logs: '', started_at: null, completed_at: null, metrics: {} });
     expect(prediction.id).toMatch(/^[A-Za-z0-9_-]{20}$/);
     expect(prediction.urls).toEqual({ get: `https://api.test/predictions/${prediction.id}`, cancel: `https://api.test/predictions/${prediction.id}/cancel` });
-    expect(await table.get({ id: prediction.id })).toMatchObject({ owner: 'i-a', attempt: 1 });
+    expect(await store.get(prediction.id)).toMatchObject({ owner: 'i-a', attempt: 1 });
     expect(await until('processing', async () => (await s.get(prediction.id)).status === 'processing')).toBe(true);
     expect(await inIndex(prediction.id)).toBe(true);
 
@@ -95,7 +94,7 @@ describe('create / get', () => {
     expect(done).toMatchObject({ status: 'succeeded', output: { echo: 'hi' }, error: null });
     expect(Date.parse(done.completed_at!)).toBeGreaterThanOrEqual(Date.parse(done.started_at!));
     expect(done.metrics.predict_time).toBeGreaterThanOrEqual(0);
-    const raw = await table.get({ id: prediction.id });
+    const raw = await store.get(prediction.id);
     expect(raw!.expires_at).toBeGreaterThanOrEqual(Math.floor(Date.now() / 1000) + 86_400 - 60);
     expect(raw!.active_shard).toBeUndefined();
     expect(await inIndex(prediction.id)).toBe(false); // terminal jobs leave the lease index
@@ -104,7 +103,7 @@ describe('create / get', () => {
 
   it('with wait returns the terminal prediction', async () => {
     const s = service(async (p) => [p.input.n, 'done']);
-    const { prediction } = await s.create({ input: { n: 7 } }, { wait: true });
+    const prediction = await s.create({ input: { n: 7 } }, 10_000);
     expect(prediction).toMatchObject({ status: 'succeeded', output: [7, 'done'] });
   });
 
@@ -112,30 +111,29 @@ describe('create / get', () => {
     const s = service(async () => {
       throw new Error('CUDA out of memory');
     });
-    const { prediction } = await s.create({ input: {} }, { wait: true });
+    const prediction = await s.create({ input: {} }, 10_000);
     expect(prediction).toMatchObject({ status: 'failed', error: 'CUDA out of memory', output: null });
-    expect((await table.get({ id: prediction.id }))!.expires_at).toBeGreaterThan(Date.now() / 1000);
+    expect((await store.get(prediction.id))!.expires_at).toBeGreaterThan(Date.now() / 1000);
   });
 
   it('fails an output too large for one DynamoDB item with a clear error', async () => {
     const s = service(async () => 'x'.repeat(450 * 1024));
-    const { prediction } = await s.create({ input: {} }, { wait: true });
+    const prediction = await s.create({ input: {} }, 10_000);
     expect(prediction.status).toBe('failed');
-    expect(prediction.error).toMatch(/^output is 460802 bytes; at most \d+ fit beside the input in one DynamoDB item \(400 KB\)$/);
+    expect(prediction.error).toMatch(/^output of 460802 bytes exceeds the \d+ that fit in its DynamoDB item$/);
   });
 
   it('PUT with an id is idempotent and conflicts on a different input', async () => {
     const calls: unknown[] = [];
     const s = service(async (p) => (calls.push(p.input), 'ok'));
-    const first = await s.create({ id: 'put-1', input: { a: 1, b: [1, 2] } }, { wait: true });
-    const again = await s.create({ id: 'put-1', input: { b: [1, 2], a: 1 } }, { wait: false });
-    expect(first.created).toBe(true);
-    expect(again).toEqual({ created: false, prediction: first.prediction });
+    const first = await s.create({ id: 'put-1', input: { a: 1, b: [1, 2] } }, 10_000);
+    const again = await s.create({ id: 'put-1', input: { b: [1, 2], a: 1 } });
+    expect(first.status).toBe('succeeded');
+    expect(again).toEqual(first);
     expect(calls).toHaveLength(1);
-    const err = await s.create({ id: 'put-1', input: { a: 2, b: [1, 2] } }, { wait: false }).catch((e) => e);
-    expect(err).toBeInstanceOf(PredictionError);
-    expect(err).toMatchObject({ status: 409, code: 'conflict', message: 'prediction put-1 already exists with a different model, version or input; use a new id' });
-    await expect(s.create({ id: 'put-1', model: 'other', input: { a: 1, b: [1, 2] } }, { wait: false })).rejects.toMatchObject({ status: 409 });
+    const err = await s.create({ id: 'put-1', input: { a: 2, b: [1, 2] } }).catch((e) => e);
+    expect(err).toMatchObject({ status: 409, code: 'conflict', message: 'prediction put-1 exists with another model, version or input; use a new id' });
+    await expect(s.create({ id: 'put-1', model: 'other', input: { a: 1, b: [1, 2] } })).rejects.toMatchObject({ status: 409 });
   });
 
   it('404s unknown and malformed ids', async () => {
@@ -152,7 +150,7 @@ describe('cancel', () => {
     let started = false;
     // Resolves (rather than rejects) once aborted, like a runner that finishes its current step anyway.
     const s = service((_p, signal) => new Promise((resolve) => ((started = true), signal.addEventListener('abort', () => (aborted.push((signal.reason as Error).message), setTimeout(() => resolve('late'), 5))))));
-    const { prediction } = await s.create({ input: {} }, { wait: false });
+    const prediction = await s.create({ input: {} });
     await until('runner start', () => started);
     const canceled = await s.cancel(prediction.id);
     expect(canceled).toMatchObject({ status: 'canceled', output: null, completed_at: expect.any(String) });
@@ -161,14 +159,14 @@ describe('cancel', () => {
     await s.stop(1000);
     await new Promise((r) => setTimeout(r, 20)); // let the late result arrive
     expect(await s.get(prediction.id)).toEqual(canceled);
-    expect((await table.get({ id: prediction.id }))!.expires_at).toBeGreaterThan(Date.now() / 1000);
+    expect((await store.get(prediction.id))!.expires_at).toBeGreaterThan(Date.now() / 1000);
   });
 
   it('from another instance: the owner sees it at its next heartbeat and aborts', async () => {
     const { runner, seen } = blockingRunner();
     const owner = service(runner, { heartbeatMs: 50 });
     const other = service(async () => 'never', { instanceId: 'i-b' });
-    const { prediction } = await owner.create({ input: {} }, { wait: false });
+    const prediction = await owner.create({ input: {} });
     await until('runner start', () => seen.started.length === 1);
     expect((await other.cancel(prediction.id)).status).toBe('canceled');
     await until('abort on heartbeat', () => seen.aborted.length === 1);
@@ -180,10 +178,10 @@ describe('leases and recovery', () => {
   it('heartbeats extend the lease while the job runs', async () => {
     const { runner, seen } = blockingRunner();
     const s = service(runner, { leaseMs: 1000, heartbeatMs: 50 });
-    const { prediction } = await s.create({ input: {} }, { wait: false });
+    const prediction = await s.create({ input: {} });
     await until('runner start', () => seen.started.length === 1);
-    const first = (await table.get({ id: prediction.id }))!.lease_expires_at as number;
-    await until('a renewed lease', async () => ((await table.get({ id: prediction.id }))!.lease_expires_at as number) > first);
+    const first = (await store.get(prediction.id))!.lease_expires_at as number;
+    await until('a renewed lease', async () => ((await store.get(prediction.id))!.lease_expires_at as number) > first);
   });
 
   it('a worker killed mid-job: another instance recovers the job after the lease expires', async () => {
@@ -203,13 +201,13 @@ describe('leases and recovery', () => {
       expect(running).toMatchObject({ id: 'orphan-1', status: 'processing' });
       child.kill('SIGKILL');
       await until('the worker to die', () => child.signalCode === 'SIGKILL');
-      expect(await table.get({ id: 'orphan-1' })).toMatchObject({ owner: 'doomed-worker', status: 'processing', active_shard: expect.any(String) });
+      expect(await store.get('orphan-1')).toMatchObject({ owner: 'doomed-worker', status: 'processing', active_shard: expect.any(String) });
 
       const rescuer = service(async (p) => `rescued ${p.input.prompt}`, { instanceId: 'i-rescuer', leaseMs: 800, heartbeatMs: 200 });
       rescuer.startRecovery(50);
       const done = await settled(rescuer, 'orphan-1');
       expect(done).toMatchObject({ status: 'succeeded', output: 'rescued survive me', logs: 'attempt 2: the previous worker stopped responding\n' });
-      expect(await table.get({ id: 'orphan-1' })).toMatchObject({ owner: 'i-rescuer', attempt: 2 });
+      expect(await store.get('orphan-1')).toMatchObject({ owner: 'i-rescuer', attempt: 2 });
     } finally {
       child.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
@@ -219,14 +217,14 @@ describe('leases and recovery', () => {
   it('stop() waits up to its bound, then releases leases so another instance takes over at once', async () => {
     const { runner, seen } = blockingRunner();
     const leaving = service(runner, { leaseMs: 60_000, heartbeatMs: 20_000 });
-    const { prediction } = await leaving.create({ input: { n: 1 } }, { wait: false });
+    const prediction = await leaving.create({ input: { n: 1 } });
     await until('runner start', () => seen.started.length === 1);
     await leaving.stop(30);
     expect(seen.aborted).toEqual(['instance shutting down']);
-    const raw = await table.get({ id: prediction.id });
+    const raw = await store.get(prediction.id);
     expect(raw).toMatchObject({ owner: 'i-a', attempt: 0, status: 'processing' });
     expect(raw!.lease_expires_at).toBeLessThanOrEqual(Date.now());
-    await expect(leaving.create({ input: {} }, { wait: false })).rejects.toMatchObject({ status: 503, code: 'unavailable' });
+    await expect(leaving.create({ input: {} })).rejects.toMatchObject({ status: 503, code: 'unavailable' });
 
     const next = service(async () => 'finished elsewhere', { instanceId: 'i-next' });
     next.startRecovery(60_000); // only the immediate first pass: a 60 s lease would otherwise block it
@@ -239,7 +237,7 @@ describe('leases and recovery', () => {
     const calls: string[] = [];
     const s = service(async (p) => calls.push(p.id));
     s.startRecovery(20);
-    expect(await settled(s, 'poison')).toMatchObject({ status: 'failed', error: 'abandoned after 3 attempts: every worker running it stopped responding' });
+    expect(await settled(s, 'poison')).toMatchObject({ status: 'failed', error: 'abandoned: its worker stopped responding 3 times' });
     expect(calls).toEqual([]);
   });
 });
@@ -264,23 +262,23 @@ describe('webhooks', () => {
     try {
       const url = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook?token=abc`;
       const s = service(async () => 'out');
-      const { prediction } = await s.create({ input: {}, webhook: url, webhook_events_filter: ['start', 'completed'] }, { wait: true });
+      const prediction = await s.create({ input: {}, webhook: url, webhook_events_filter: ['start', 'completed'] }, 10_000);
       expect(prediction.status).toBe('succeeded'); // returned before the retried webhook landed
       await until('webhook delivery', () => received.length === 1);
       expect(received).toEqual([prediction]); // only completion fires
 
       received.length = 0;
-      await s.create({ input: {}, webhook: url, webhook_events_filter: ['start'] }, { wait: true }); // completed filtered out
-      const quiet = await s.create({ input: {}, webhook: url }, { wait: true }); // default filter: completed
+      await s.create({ input: {}, webhook: url, webhook_events_filter: ['start'] }, 10_000); // completed filtered out
+      const quiet = await s.create({ input: {}, webhook: url }, 10_000); // default filter: completed
       await until('webhook delivery', () => received.length === 1);
-      expect(received[0]).toMatchObject({ id: quiet.prediction.id, status: 'succeeded' });
+      expect(received[0]).toMatchObject({ id: quiet.id, status: 'succeeded' });
 
       const { runner, seen } = blockingRunner();
-      const blocked = await service(runner, { instanceId: 'i-b' }).create({ input: {}, webhook: url }, { wait: false });
+      const blocked = await service(runner, { instanceId: 'i-b' }).create({ input: {}, webhook: url });
       await until('runner start', () => seen.started.length === 1);
-      await s.cancel(blocked.prediction.id); // canceled from the other instance: the canceler sends "completed"
+      await s.cancel(blocked.id); // canceled from the other instance: the canceler sends "completed"
       await until('webhook delivery', () => received.length === 2);
-      expect(received[1]).toMatchObject({ id: blocked.prediction.id, status: 'canceled' });
+      expect(received[1]).toMatchObject({ id: blocked.id, status: 'canceled' });
       expect(errors).toEqual([]);
     } finally {
       await new Promise((r) => hook.close(r));
@@ -290,41 +288,28 @@ describe('webhooks', () => {
 
 describe('bad input', () => {
   const s = () => service(async () => null);
-  const cases: Array<[string, unknown, RegExp | string, number?]> = [
-    ['a non-object body', [], 'the request body must be a JSON object with an "input" object'],
-    ['a malformed id', { id: 'has space', input: {} }, 'id "has space" is invalid: use 1-64 characters of A-Z, a-z, 0-9, _ or -'],
-    ['a too long id', { id: 'x'.repeat(65), input: {} }, /^id "x+" is invalid/],
-    ['a missing input', {}, 'input must be a JSON object, got undefined'],
-    ['an array input', { input: [1] }, 'input must be a JSON object, got an array'],
-    ['a null input', { input: null }, 'input must be a JSON object, got null'],
-    ['a string input', { input: 'hi' }, 'input must be a JSON object, got string'],
-    ['a numeric model', { model: 3, input: {} }, 'model must be a string of at most 256 characters'],
-    ['an overlong version', { version: 'v'.repeat(257), input: {} }, 'version must be a string of at most 256 characters'],
-    ['a non-http webhook', { input: {}, webhook: 'ftp://x/y' }, 'webhook "ftp://x/y" must be an absolute http(s) URL of at most 2048 characters'],
-    ['a numeric webhook', { input: {}, webhook: 42 }, 'webhook "42" must be an absolute http(s) URL of at most 2048 characters'],
-    ['a relative webhook', { input: {}, webhook: '/hook' }, 'webhook "/hook" must be an absolute http(s) URL of at most 2048 characters'],
-    ['an overlong webhook', { input: {}, webhook: `https://h/${'a'.repeat(2048)}` }, /^webhook "https:\/\/h\/a{90}" must be an absolute http\(s\) URL of at most 2048 characters$/],
-    ['a metadata-service webhook', { input: {}, webhook: 'http://169.254.169.254/latest' }, 'webhook host 169.254.169.254 is not allowed (link-local)'],
-    ['an unknown webhook event', { input: {}, webhook: 'http://h/', webhook_events_filter: ['done'] }, 'webhook_events_filter must be a non-empty array of start, output, logs, completed; got ["done"]'],
-    ['an empty webhook filter', { input: {}, webhook_events_filter: [] }, /^webhook_events_filter must be a non-empty array/],
-    ['an input over the size cap', { input: { blob: 'x'.repeat(MAX_INPUT_BYTES) } }, `input is ${MAX_INPUT_BYTES + 11} bytes; the limit is ${MAX_INPUT_BYTES} (a prediction is one DynamoDB item, max 400 KB)`, 413],
+  // [what, request, message, code, status]
+  const cases: Array<[string, unknown, RegExp | string, string, number?]> = [
+    ['a malformed id', { id: 'has space', input: {} }, 'id must be 1-64 of A-Z a-z 0-9 _ -, got "has space"', 'invalid_request'],
+    ['a too long id', { id: 'x'.repeat(65), input: {} }, /^id must be 1-64 of A-Z a-z 0-9 _ -, got "x+"$/, 'invalid_request'],
+    ['a numeric id', { id: 7, input: {} }, "'id' must be string, got number", 'invalid_type'],
+    ['a missing input', {}, "'input' must be object, got missing", 'invalid_type'],
+    ['an array input', { input: [1] }, "'input' must be object, got array", 'invalid_type'],
+    ['a null input', { input: null }, "'input' must be object, got null", 'invalid_type'],
+    ['a string input', { input: 'hi' }, "'input' must be object, got string", 'invalid_type'],
+    ['a numeric model', { model: 3, input: {} }, "'model' must be string, got number", 'invalid_type'],
+    ['a non-http webhook', { input: {}, webhook: 'ftp://x/y' }, 'webhook must be an absolute http(s) URL (at most 2048 characters), got "ftp://x/y"', 'invalid_request'],
+    ['a numeric webhook', { input: {}, webhook: 42 }, "'webhook' must be string, got number", 'invalid_type'],
+    ['a relative webhook', { input: {}, webhook: '/hook' }, 'webhook must be an absolute http(s) URL (at most 2048 characters), got "/hook"', 'invalid_request'],
+    ['an overlong webhook', { input: {}, webhook: `https://h/${'a'.repeat(2048)}` }, /^webhook must be an absolute http\(s\) URL \(at most 2048 characters\), got "https:\/\/h\/a{89}"$/, 'invalid_request'],
+    ['a metadata-service webhook', { input: {}, webhook: 'http://169.254.169.254/latest' }, 'webhook host 169.254.169.254 is not allowed (link-local)', 'invalid_request'],
+    ['a webhook filter that is no list', { input: {}, webhook_events_filter: 'completed' }, "'webhook_events_filter' must be array, got string", 'invalid_type'],
+    ['an input over the size cap', { input: { blob: 'x'.repeat(MAX_INPUT_BYTES) } }, `input of ${MAX_INPUT_BYTES + 11} bytes exceeds the limit of ${MAX_INPUT_BYTES}`, 'too_large', 413],
   ];
-  it.each(cases)('rejects %s', async (_name, req, msg, status = 422) => {
-    const err = await s().create(req as any, { wait: false }).catch((e) => e);
-    expect(err).toBeInstanceOf(PredictionError);
-    expect(err.status).toBe(status);
-    expect(err.code).toBe(status === 413 ? 'too_large' : 'invalid_request');
+  it.each(cases)('rejects %s', async (_name, req, msg, code, status = 422) => {
+    const err = await s().create(req as any).catch((e) => e);
+    expect(err).toMatchObject({ status, code });
     if (typeof msg === 'string') expect(err.message).toBe(msg);
     else expect(err.message).toMatch(msg);
-  });
-
-  it('rejects inconsistent service options', () => {
-    const base = { table: new DynamoTable('t'), runner: async () => null, instanceId: 'i' };
-    const msg = 'PredictionService needs an instanceId, 0 < heartbeatMs < leaseMs and retentionSeconds > 0';
-    expect(() => new PredictionService({ ...base, instanceId: '' })).toThrow(msg);
-    expect(() => new PredictionService({ ...base, leaseMs: 1000, heartbeatMs: 1000 })).toThrow(msg);
-    expect(() => new PredictionService({ ...base, heartbeatMs: 0 })).toThrow(msg);
-    expect(() => new PredictionService({ ...base, retentionSeconds: 0 })).toThrow(msg);
-    expect(() => new PredictionService(base)).not.toThrow();
   });
 });

@@ -1,6 +1,7 @@
 // Bearer keys and per-key limits shared through a real redis-server.
 import { createHash } from 'node:crypto';
 import { RedisServer, startRedis } from '../../support/redis-server';
+import { startSecretsManager } from '../aws-peers';
 import { call, Gateway, openaiError, startGateway } from '../gateway-harness';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -34,7 +35,7 @@ it('401s a missing, malformed or unknown key with an OpenAI error; accepts known
   expect((await call(gw.url, '/v1/chat/completions', { body, headers: auth('sk-alice') })).status).toBe(200);
   expect((await call(gw.url, '/v1/chat/completions', { body, headers: auth('sk-bob') })).status).toBe(200);
   // Ids label the log; a bare hash gets its first 8 hex digits.
-  expect(gw.logs.slice(-2).map((l) => l.keyId)).toEqual(['alice', sha('sk-bob').slice(0, 8)]);
+  expect(gw.logs.slice(-2).map((l) => l.key_id)).toEqual(['alice', sha('sk-bob').slice(0, 8)]);
   // Probes need no key.
   expect((await call(gw.url, '/healthz')).status).toBe(200);
 });
@@ -71,5 +72,33 @@ it('without auth, limits apply per client address', async () => {
   await insideWindow();
   expect((await call(gw.url, '/v1/chat/completions', { body })).status).toBe(200);
   expect((await call(gw.url, '/v1/chat/completions', { body })).status).toBe(429);
-  expect(gw.logs.at(-1)!.keyId).toBe('ip:127.0.0.1');
+  expect(gw.logs.at(-1)!.key_id).toBe('ip:127.0.0.1');
+});
+
+describe('keys from Secrets Manager (API_KEYS_SECRET_ARN)', () => {
+  let sm: Awaited<ReturnType<typeof startSecretsManager>>;
+  const saved = { ...process.env };
+  beforeAll(async () => {
+    sm = await startSecretsManager({ 'gateway-keys': 'sk-one,sk-two\nsk-three\n', 'no-keys': ' \n' }, { AKTEST: 'test-secret' });
+    Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'AKTEST', AWS_SECRET_ACCESS_KEY: 'test-secret', AWS_REGION: 'eu-west-1', SECRETS_MANAGER_ENDPOINT: sm.url });
+  });
+  afterAll(async () => {
+    for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_REGION', 'SECRETS_MANAGER_ENDPOINT']) if (saved[k] === undefined) delete process.env[k];
+    Object.assign(process.env, saved);
+    await sm.close();
+  });
+
+  it('reads the keys (comma or newline separated) at start and accepts them beside API_KEY_HASHES', async () => {
+    const gw = await gateway({ API_KEY_HASHES: `alice:${sha('sk-alice')}`, API_KEYS_SECRET_ARN: 'gateway-keys' });
+    for (const key of ['sk-one', 'sk-two', 'sk-three', 'sk-alice']) expect((await call(gw.url, '/v1/models', { headers: auth(key) })).status).toBe(200);
+    expect(openaiError(await call(gw.url, '/v1/models', { headers: auth('sk-four') }), 401).message).toBe('invalid API key');
+    // A key from the secret is labelled by its hash's first 8 hex digits, never by the key itself.
+    expect(gw.logs.slice(0, 3).map((l) => l.key_id)).toEqual(['sk-one', 'sk-two', 'sk-three'].map((k) => sha(k).slice(0, 8)));
+    expect(sm.seen.map((s) => s.target)).toEqual(['secretsmanager.GetSecretValue']); // once, at start
+  });
+
+  it('refuses to start on a secret without keys, or one it cannot read', async () => {
+    await expect(gateway({ API_KEY_HASHES: '', API_KEYS_SECRET_ARN: 'no-keys' })).rejects.toThrow('API_KEYS_SECRET_ARN: the secret no-keys holds no keys');
+    await expect(gateway({ API_KEY_HASHES: '', API_KEYS_SECRET_ARN: 'missing' })).rejects.toThrow(/ResourceNotFoundException/);
+  });
 });

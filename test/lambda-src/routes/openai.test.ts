@@ -25,7 +25,7 @@ it('proxies chat completions, completions and embeddings in OpenAI shape', async
   expect(c.json).toMatchObject({ object: 'chat.completion', choices: [{ message: { role: 'assistant' } }], usage: { completion_tokens: 3 } });
   expect((await call(gw.url, '/v1/completions', { body: { model: 'sim-llm', prompt: 'hi' } })).json.object).toBe('text_completion');
   expect((await call(gw.url, '/v1/embeddings', { body: { model: 'sim-llm', input: 'hi' } })).json.data[0].object).toBe('embedding');
-  expect(gw.logs.at(-1)).toMatchObject({ route: '/v1/embeddings', status: 200, model: 'sim-llm', cacheHit: false, latencyMs: expect.any(Number) });
+  expect(gw.logs.at(-1)).toMatchObject({ route: '/v1/embeddings', status: 200, model: 'sim-llm', cache_hit: false, latency_ms: expect.any(Number) });
 });
 
 it('lists the upstream models, labelled as the upstream labels them', async () => {
@@ -45,7 +45,7 @@ it('streams server-sent events ending with [DONE]; usage only when include_usage
   const withUsage = frames((await call(gw.url, '/v1/chat/completions', { body: chat('stream', { stream: true, max_tokens: 4, stream_options: { include_usage: true } }) })).text);
   expect(withUsage).toHaveLength(6);
   expect(JSON.parse(withUsage[4])).toMatchObject({ choices: [], usage: { completion_tokens: 4 } });
-  expect(gw.logs.at(-1)).toMatchObject({ completionTokens: 4, ttftMs: expect.any(Number) });
+  expect(gw.logs.at(-1)).toMatchObject({ completion_tokens: 4, ttft_ms: expect.any(Number) });
 });
 
 it('passes multimodal content parts through untouched', async () => {
@@ -64,7 +64,7 @@ it('answers the second identical deterministic request from the cache, whatever 
   expect([first.headers.get('x-cache'), second.headers.get('x-cache')]).toEqual(['miss', 'hit']);
   expect(second.text).toBe(first.text);
   expect(up.requests).toBe(before + 1);
-  expect(gw.logs.at(-1)).toMatchObject({ cacheHit: true, promptTokens: first.json.usage.prompt_tokens });
+  expect(gw.logs.at(-1)).toMatchObject({ cache_hit: true, prompt_tokens: first.json.usage.prompt_tokens });
   // Sampling (temperature > 0) is never cached; x-cache: bypass skips the cache.
   expect((await call(gw.url, '/v1/chat/completions', { body: chat('cache me', { temperature: 0.7, max_tokens: 2 }) })).headers.get('x-cache')).toBeNull();
   expect((await call(gw.url, '/v1/chat/completions', { body: chat('cache me', { temperature: 0, max_tokens: 2 }), headers: { 'x-cache': 'bypass' } })).headers.get('x-cache')).toBeNull();
@@ -117,7 +117,7 @@ describe('with MODEL_VERSIONS', () => {
     expect(openaiError(await call(pinned.url, '/v1/chat/completions', { body: chat('x', { model: 'other' }) }), 404).code).toBe('model_not_found');
     expect(up.requests).toBe(before);
     await call(pinned.url, '/v1/chat/completions', { body: chat('x') });
-    expect(pinned.logs.at(-1)).toMatchObject({ model: 'sim-llm', modelVersion: '2024-06-01' });
+    expect(pinned.logs.at(-1)).toMatchObject({ model: 'sim-llm', model_version: '2024-06-01' });
   });
 });
 

@@ -69,7 +69,7 @@ it('cancels a running prediction', async () => {
 });
 
 it('reports bad input, unknown ids and failed runs clearly', async () => {
-  expect(openaiError(await call(gw.url, '/predictions', { body: { input: 'not an object' } }), 422).message).toBe('input must be a JSON object, got string');
+  expect(openaiError(await call(gw.url, '/predictions', { body: { input: 'not an object' } }), 422)).toMatchObject({ message: "'input' must be object, got string", param: 'input' });
   expect(openaiError(await call(gw.url, '/predictions/nope'), 404).message).toBe('prediction nope not found');
   expect(openaiError(await call(gw.url, '/predictions', { body: '{' }), 400).code).toBe('invalid_body');
   const failed = await call(gw.url, '/predictions', { body: { input: { image: 'x' } } });

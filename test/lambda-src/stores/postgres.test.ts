@@ -1,5 +1,5 @@
 import { AddressInfo, connect, createServer } from 'node:net';
-import { PgClient, PgOptions } from '../../../lambda-src/stores/postgres';
+import { PgClient, pgClient, PgOptions } from '../../../lambda-src/stores/postgres';
 import { freePort } from '../../support/free-port';
 import { PostgresServer, startPostgres } from '../../support/postgres-server';
 
@@ -38,7 +38,7 @@ describe('PgClient', () => {
 
   beforeAll(async () => {
     server = await startPostgres();
-    pg = new PgClient(optsOf(server));
+    pg = pgClient(optsOf(server));
     await pg.connect();
   });
   afterAll(async () => {
@@ -57,20 +57,20 @@ describe('PgClient', () => {
   });
 
   it('rejects a wrong password with SQLSTATE 28P01', async () => {
-    const c = new PgClient(optsOf(server, { password: 'wrong' }));
+    const c = pgClient(optsOf(server, { password: 'wrong' }));
     const err = await c.connect().catch((e) => e);
     expect(err.code).toBe('28P01');
     expect(err.message).toBe('postgres: password authentication failed for user "fleet" (SQLSTATE 28P01)');
     expect(c.closed).toBe(true);
-    await expect(c.query('SELECT 1')).rejects.toThrow('postgres: connection not open');
+    await expect(c.query('SELECT 1')).rejects.toThrow('postgres: connection closed');
   });
 
   it("rejects a server that cannot prove it knows the password's SCRAM verifier", async () => {
     const relay = await tamperingRelay(server.port);
     try {
-      await expect(new PgClient({ ...optsOf(server), port: relay.port }).connect()).rejects.toThrow('postgres: SCRAM server signature mismatch');
+      await expect(pgClient({ ...optsOf(server), port: relay.port }).connect()).rejects.toThrow('postgres: SCRAM server signature mismatch');
       // The relay itself is transparent otherwise: a trust login through it works.
-      const c = new PgClient({ ...optsOf(server), port: relay.port, user: server.trustedUser });
+      const c = pgClient({ ...optsOf(server), port: relay.port, user: server.trustedUser });
       await c.connect();
       await c.close();
     } finally {
@@ -79,14 +79,14 @@ describe('PgClient', () => {
   });
 
   it('logs in where pg_hba.conf says trust, without a password', async () => {
-    const c = new PgClient({ ...optsOf(server), user: server.trustedUser, password: undefined });
+    const c = pgClient({ ...optsOf(server), user: server.trustedUser, password: undefined });
     await c.connect();
     expect((await c.query('SELECT current_user AS u')).rows).toEqual([{ u: 'trusted' }]);
     await c.close();
   });
 
   it('refuses the connection when the database does not exist (3D000)', async () => {
-    await expect(new PgClient(optsOf(server, { database: 'nope' })).connect()).rejects.toMatchObject({ code: '3D000' });
+    await expect(pgClient(optsOf(server, { database: 'nope' })).connect()).rejects.toMatchObject({ code: '3D000' });
   });
 
   it('sends text parameters of every supported type', async () => {
@@ -150,17 +150,17 @@ describe('PgClient', () => {
   });
 
   it('refuses queries after close()', async () => {
-    const c = new PgClient(optsOf(server));
-    await expect(c.query('SELECT 1')).rejects.toThrow('postgres: connection not open');
+    const c = pgClient(optsOf(server));
+    await expect(c.query('SELECT 1')).rejects.toThrow('postgres: connection closed');
     await c.connect();
     await c.close();
     expect(c.closed).toBe(true);
-    await expect(c.query('SELECT 1')).rejects.toThrow('postgres: connection not open');
+    await expect(c.query('SELECT 1')).rejects.toThrow('postgres: connection closed');
     await c.close(); // idempotent
   });
 
   it('rejects pending queries when the server terminates the connection', async () => {
-    const c = new PgClient(optsOf(server));
+    const c = pgClient(optsOf(server));
     await c.connect();
     const { rows } = await c.query('SELECT pg_backend_pid() AS pid');
     const sleeping = c.query('SELECT pg_sleep(10)');
@@ -170,25 +170,25 @@ describe('PgClient', () => {
   });
 
   it('times out a query that gets no answer and closes the connection', async () => {
-    const c = new PgClient(optsOf(server, { queryTimeoutMs: 200 }));
+    const c = pgClient(optsOf(server, { queryTimeoutMs: 200 }));
     await c.connect();
-    await expect(c.query('SELECT pg_sleep(5)')).rejects.toThrow(`postgres: ${server.host} did not answer within 200 ms`);
+    await expect(c.query('SELECT pg_sleep(5)')).rejects.toThrow('postgres: no answer within 200 ms');
     expect(c.closed).toBe(true);
   });
 
   it('fails to connect to a port nobody listens on', async () => {
-    await expect(new PgClient({ ...optsOf(server), port: await freePort() }).connect()).rejects.toThrow(/ECONNREFUSED/);
+    await expect(pgClient({ ...optsOf(server), port: await freePort() }).connect()).rejects.toThrow(/ECONNREFUSED/);
   });
 
   it('refuses ssl against a server without TLS', async () => {
-    await expect(new PgClient(optsOf(server, { ssl: true })).connect()).rejects.toThrow(
+    await expect(pgClient(optsOf(server, { ssl: true })).connect()).rejects.toThrow(
       `postgres: 127.0.0.1:${server.port} does not accept TLS (ssl is set)`,
     );
   });
 
   it('refuses authentication methods it does not implement (cleartext password)', async () => {
     await pg.simpleQuery("CREATE ROLE legacy LOGIN PASSWORD 'pw'");
-    await expect(new PgClient({ ...optsOf(server), user: 'legacy', password: 'pw' }).connect()).rejects.toThrow(
+    await expect(pgClient({ ...optsOf(server), user: 'legacy', password: 'pw' }).connect()).rejects.toThrow(
       'postgres: authentication method 3 unsupported; use scram-sha-256 in pg_hba.conf',
     );
   });
@@ -204,14 +204,14 @@ describe('PgClient over TLS', () => {
   const sslIn = async (c: PgClient) => (await c.query('SELECT ssl::text AS ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()')).rows[0];
 
   it('upgrades after SSLRequest and verifies the certificate against `ca`', async () => {
-    const c = new PgClient(optsOf(server, { ssl: true, ca: server.ca }));
+    const c = pgClient(optsOf(server, { ssl: true, ca: server.ca }));
     await c.connect();
     expect(await sslIn(c)).toEqual({ ssl: 'true', version: expect.stringMatching(/^TLSv1\.[23]$/) });
     await c.close();
   });
 
   it("encrypts without verification when no `ca` is given ('require')", async () => {
-    const c = new PgClient(optsOf(server, { ssl: 'require' }));
+    const c = pgClient(optsOf(server, { ssl: 'require' }));
     await c.connect();
     expect((await sslIn(c)).ssl).toBe('true');
     await c.close();
@@ -220,14 +220,14 @@ describe('PgClient over TLS', () => {
   it('refuses a certificate that does not verify against `ca`', async () => {
     const other = await startPostgres({ ssl: true });
     try {
-      await expect(new PgClient(optsOf(server, { ssl: true, ca: other.ca })).connect()).rejects.toThrow(/self.signed certificate|unable to verify/);
+      await expect(pgClient(optsOf(server, { ssl: true, ca: other.ca })).connect()).rejects.toThrow(/self.signed certificate|unable to verify/);
     } finally {
       await other.stop();
     }
   });
 
   it('stays plaintext when ssl is not set', async () => {
-    const c = new PgClient(optsOf(server));
+    const c = pgClient(optsOf(server));
     await c.connect();
     expect((await sslIn(c)).ssl).toBe('false');
     await c.close();

@@ -1,8 +1,8 @@
 import { RedisClient } from '../../../lambda-src/stores/redis';
-import { ResponseCache } from '../../../lambda-src/stores/response-cache';
+import { cacheable, cacheKey, responseCache } from '../../../lambda-src/stores/response-cache';
 import { RedisServer, startRedis } from '../../support/redis-server';
 
-describe('ResponseCache.cacheable', () => {
+describe('cacheable', () => {
   it.each([
     [{ temperature: 0 }, undefined, true],
     [{ temperature: 0, n: 1 }, undefined, true],
@@ -15,13 +15,13 @@ describe('ResponseCache.cacheable', () => {
     [{ temperature: 1, n: 3 }, { 'x-cache': 'force' }, false],
     [{ temperature: 0 }, { 'x-cache': 'bypass' }, false],
   ])('%j with headers %j → %s', (body, headers, expected) => {
-    expect(ResponseCache.cacheable(body, headers)).toBe(expected);
+    expect(cacheable(body, headers)).toBe(expected);
   });
 });
 
-describe('ResponseCache.key', () => {
+describe('cacheKey', () => {
   const body = { model: 'm', temperature: 0, messages: [{ role: 'user', content: 'hi' }], response_format: { type: 'json', schema: { a: 1, b: 2 } } };
-  const key = (b: Record<string, unknown>, route = '/v1/chat/completions', model = 'm', version = 'v1') => ResponseCache.key(route, model, version, b);
+  const key = (b: Record<string, unknown>, route = '/v1/chat/completions', model = 'm', version = 'v1') => cacheKey(route, model, version, b);
 
   it('is a sha256 hex digest', () => {
     expect(key(body)).toMatch(/^[0-9a-f]{64}$/);
@@ -48,7 +48,7 @@ describe('ResponseCache.key', () => {
   });
 });
 
-describe('ResponseCache on Redis', () => {
+describe('responseCache on Redis', () => {
   let server: RedisServer;
   let redis: RedisClient;
 
@@ -62,8 +62,8 @@ describe('ResponseCache on Redis', () => {
   });
 
   it('misses, stores with a TTL, then hits', async () => {
-    const cache = new ResponseCache(redis, { ttlSeconds: 60, prefix: 't1:' });
-    const k = ResponseCache.key('/r', 'm', 'v', { temperature: 0 });
+    const cache = responseCache(redis, 60, 't1:');
+    const k = cacheKey('/r', 'm', 'v', { temperature: 0 });
     expect(await cache.get(k)).toBeUndefined();
     await cache.set(k, '{"choices":[]}');
     expect(await cache.get(k)).toBe('{"choices":[]}');
@@ -75,26 +75,22 @@ describe('ResponseCache on Redis', () => {
   });
 
   it("uses the default prefix 'rc:'", async () => {
-    await new ResponseCache(redis, { ttlSeconds: 5 }).set('abc', 'x');
+    await responseCache(redis, 5).set('abc', 'x');
     expect(await redis.command(['GET', 'rc:abc'])).toBe('x');
   });
 
   it('is disabled without Redis: misses silently, stores nothing, is ready', async () => {
-    const cache = new ResponseCache(undefined, { ttlSeconds: 60 });
+    const cache = responseCache(undefined, 60);
     await cache.set('k', 'v');
     expect(await cache.get('k')).toBeUndefined();
     expect(cache.stats).toEqual({ hits: 0, misses: 0, errors: 0 });
     expect(await cache.ping()).toBe(true);
   });
 
-  it.each([0, -1, 1.5, NaN])('rejects ttlSeconds %s', (ttlSeconds) => {
-    expect(() => new ResponseCache(redis, { ttlSeconds })).toThrow(`ResponseCache: ttlSeconds must be an integer >= 1, got ${ttlSeconds}`);
-  });
-
   it('keeps answering (undefined) and counts errors while Redis is down', async () => {
     const own = await startRedis();
     const client = new RedisClient({ url: own.url });
-    const cache = new ResponseCache(client, { ttlSeconds: 60 });
+    const cache = responseCache(client, 60);
     await cache.set('k', 'v');
     expect(await cache.get('k')).toBe('v');
     await own.stop();
