@@ -1,3 +1,4 @@
+import { metricsSchemaSql } from '../lambda-src/stores/metrics-schema';
 import { UserData } from './user-data';
 
 /**
@@ -70,6 +71,8 @@ export interface MetricsDatabaseBootOptions {
   readonly postgresVersion: number;
   readonly databaseName: string;
   readonly username: string;
+  /** Days TimescaleDB keeps per-request rows. */
+  readonly retentionDays: number;
 }
 
 /**
@@ -183,6 +186,9 @@ METRICS_DB_PASSWORD=$password runuser -u postgres -- psql -X -q -v user="$DB_USE
 ${BOOTSTRAP_SQL}SQL
 unset password
 runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d "$DB" -c 'CREATE EXTENSION IF NOT EXISTS timescaledb;'
+# The schema belongs to the host, not the gateway: its role may only write rows (no DDL on these tables).
+runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 --single-transaction -d "$DB" <<'SQL'
+${metricsSchemaSql({ timescale: true, retentionDays: o.retentionDays, grantTo: o.username })}SQL
 echo "metrics-db bootstrap: PostgreSQL $PG + TimescaleDB ready, database $DB"
 `);
 }

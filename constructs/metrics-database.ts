@@ -53,6 +53,8 @@ export interface MetricsDatabaseProps {
   readonly username?: string;
   /** Daily data-volume snapshots kept by Data Lifecycle Manager (1 to 1000). @default 14 */
   readonly snapshotRetentionCount?: number;
+  /** Days the per-request metrics hypertable keeps rows (TimescaleDB retention policy; 1 to 3650). @default 30 */
+  readonly metricsRetentionDays?: number;
   /**
    * SSM parameter holding the AMI id.
    * @default Ubuntu 24.04 LTS: '/aws/service/canonical/ubuntu/server/24.04/stable/current/{amd64|arm64}/hvm/ebs-gp3/ami-id'
@@ -154,7 +156,9 @@ export class MetricsDatabase extends Construct implements IConnectable {
       lifecycle: { preventDestroy: true },
     });
 
-    this.userData = metricsDatabaseUserData({ postgresVersion, databaseName: this.databaseName, username: this.username });
+    const retentionDays = props.metricsRetentionDays ?? 30;
+    checkInteger(this, 'metricsRetentionDays', retentionDays, 1, 3650);
+    this.userData = metricsDatabaseUserData({ postgresVersion, databaseName: this.databaseName, username: this.username, retentionDays });
     this.userData.assertWithinLimit(path);
     const ami = new DataAwsSsmParameter(this, 'Ami', { name: amiParameter });
     this.instance = new Instance(this, 'Instance', {

@@ -12,6 +12,7 @@ import { MetricsDatabase, MetricsDatabaseProps, SNAPSHOT_TAG } from '../../const
 import { SecurityGroup } from '../../constructs/security-group';
 import { USER_DATA_LIMIT_BYTES } from '../../constructs/user-data';
 import { startPostgres } from '../support/postgres-server';
+import { metricsSchemaSql } from '../../lambda-src/stores/metrics-schema';
 import { only, resources, stackWithProvider, TerraformJson } from '../support/synth';
 import { NETWORK } from './fleet-fixtures';
 
@@ -195,6 +196,14 @@ describe('MetricsDatabase user data', () => {
     expect(db.userData.rawBytes).toBeLessThan(USER_DATA_LIMIT_BYTES);
     expect(text).not.toMatch(/\$\{(random_password|aws_|data\.)|TfToken/);
     expect(text).not.toMatch(/PASSWORD\s*=\s*['"]?[A-Za-z0-9]{16,}/);
+  });
+
+  test('applies the metrics schema as the superuser, granting the gateway role rows only, with the retention asked for', () => {
+    const schema = metricsSchemaSql({ timescale: true, retentionDays: 30, grantTo: 'writer' });
+    expect(text).toContain(`runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 --single-transaction -d "$DB" <<'SQL'\n${schema}SQL\n`);
+    expect(schema).toContain('GRANT INSERT ON request_metrics TO writer;');
+    expect(script(build({ metricsRetentionDays: 7 }).json)).toContain("INTERVAL '7 days'");
+    expect(() => build({ metricsRetentionDays: 0 })).toThrow('metricsRetentionDays = 0 is invalid. Use a whole number from 1 to 3650.');
   });
 
   test('reads the secret ARN and volume id from instance tags and fetches the password with the instance role', () => {
