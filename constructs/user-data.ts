@@ -56,7 +56,7 @@ export class UserData {
     if (this.rawBytes > USER_DATA_LIMIT_BYTES) {
       throw new Error(
         `${where}: user data is ${this.rawBytes} bytes (after gzip, before base64), over EC2's limit of ${USER_DATA_LIMIT_BYTES} bytes ` +
-          `by ${this.rawBytes - USER_DATA_LIMIT_BYTES}. Shrink the handler bundle or deliver it from S3 (handlerDelivery: 's3').`,
+          `by ${this.rawBytes - USER_DATA_LIMIT_BYTES}. Shrink the handler bundle or deliver it from S3 (InferenceEndpoint handler: { delivery: 's3' }).`,
       );
     }
   }

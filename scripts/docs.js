@@ -80,6 +80,7 @@ if (require.main === module) {
       console.error('README.md reference sections are stale: run `node scripts/docs.js`.');
       process.exit(1);
     }
+    console.log('README.md reference sections are up to date.');
   } else if (next !== current) {
     fs.writeFileSync(readmePath, next);
     console.log('README.md reference sections updated.');
