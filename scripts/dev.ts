@@ -40,6 +40,7 @@ async function main(): Promise<void> {
     const upstream = await startSimulatedUpstream({ ttftMs: 80, itlMs: 15 });
     stops.push(() => upstream.stop());
     await dynamo.createJobTable('inference-dev-jobs');
+    step(`services: redis ${redis.url}, postgres ${pg.host}:${pg.port}, dynalite ${dynamo.endpoint}, model server ${upstream.url}`);
     const timescale = await applyMetricsSchema(pg);
     step(`metrics schema applied (${timescale ? 'TimescaleDB hypertable' : 'plain PostgreSQL: timescaledb is not installed'})`);
 

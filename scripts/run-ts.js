@@ -4,16 +4,19 @@
 // Usage: node scripts/run-ts.js <entry.ts> [args...]
 'use strict';
 const path = require('node:path');
+const Module = require('node:module');
 const { buildSync } = require('esbuild');
 
 const root = path.resolve(__dirname, '..');
 
 function runTs(entry) {
   const name = path.basename(entry, '.ts');
-  const outfile = path.join(root, 'dist', 'run', `${name}.js`);
-  buildSync({
+  // Compiled in memory and loaded as if it lived in dist/run/: concurrent runs never share a file on disk.
+  const filename = path.join(root, 'dist', 'run', `${name}.js`);
+  const { outputFiles } = buildSync({
     entryPoints: [path.resolve(root, entry)],
-    outfile,
+    outfile: filename,
+    write: false,
     bundle: true,
     packages: 'external',
     platform: 'node',
@@ -22,7 +25,10 @@ function runTs(entry) {
     sourcemap: 'inline',
     logLevel: 'warning',
   });
-  require(outfile);
+  const compiled = new Module(filename, module);
+  compiled.filename = filename;
+  compiled.paths = Module._nodeModulePaths(path.dirname(filename));
+  compiled._compile(outputFiles[0].text, filename);
 }
 
 module.exports = { runTs };
