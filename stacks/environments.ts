@@ -21,6 +21,15 @@ export interface EnvironmentConfig {
 const env = process.env;
 const list = (value: string | undefined) => (value ? value.split(',').map((s) => s.trim()).filter(Boolean) : []);
 
+/** Per-account values, from INFERENCE_<NAME>_REGION, _CERTIFICATE_ARN and _UPSTREAM_URLS (empty counts as unset). */
+const fromEnv = (name: 'DEV' | 'PROD') => ({
+  region: env[`INFERENCE_${name}_REGION`] || 'us-east-1',
+  certificateArn: env[`INFERENCE_${name}_CERTIFICATE_ARN`] || undefined,
+  upstreamUrls: list(env[`INFERENCE_${name}_UPSTREAM_URLS`]),
+});
+const dev = fromEnv('DEV');
+const prod = fromEnv('PROD');
+
 /**
  * The reference environments. Values a team changes per account come from environment variables so CI can
  * set them without editing code; the defaults synthesize on any machine.
@@ -29,20 +38,18 @@ export const ENVIRONMENTS: readonly EnvironmentConfig[] = [
   {
     stackName: 'inference-dev',
     profile: 'dev',
-    region: env.INFERENCE_DEV_REGION ?? 'us-east-1',
+    ...dev,
     vpcCidr: '10.20.0.0/16',
     natGateways: 'single',
     fleet: { instanceType: 'c5.xlarge', minCapacity: 2, maxCapacity: 4 },
     cache: { nodeType: 'cache.t4g.small', replicas: 1 },
     metricsDatabase: { instanceType: 'm7i.large', dataVolumeSize: 50 },
     deletionProtection: false,
-    certificateArn: env.INFERENCE_DEV_CERTIFICATE_ARN || undefined,
-    upstreamUrls: list(env.INFERENCE_DEV_UPSTREAM_URLS),
   },
   {
     stackName: 'inference-prod',
     profile: 'prod',
-    region: env.INFERENCE_PROD_REGION ?? 'us-east-1',
+    ...prod,
     vpcCidr: '10.30.0.0/16',
     natGateways: 'per-az',
     fleet: { instanceType: 'c5.xlarge', minCapacity: 2, maxCapacity: 10 },
@@ -50,8 +57,7 @@ export const ENVIRONMENTS: readonly EnvironmentConfig[] = [
     metricsDatabase: { instanceType: 'm7i.xlarge', dataVolumeSize: 200 },
     deletionProtection: true,
     // The example account's ARN (AWS documentation's 123456789012) keeps synth working anywhere; CI sets the real one.
-    certificateArn: env.INFERENCE_PROD_CERTIFICATE_ARN ?? 'arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000',
-    upstreamUrls: list(env.INFERENCE_PROD_UPSTREAM_URLS),
+    certificateArn: prod.certificateArn ?? 'arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000',
   },
 ];
 
