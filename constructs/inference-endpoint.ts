@@ -138,8 +138,9 @@ export class InferenceEndpoint extends Construct {
     const region = new DataAwsRegion(this, 'Region');
     const db = this.metricsDatabase;
     // Apply-time settings; the handler reads them from stack.env at boot (see handler-user-data.ts).
+    const configParameterName = `/${sanitize(this.node.path)}/handler-config`;
     this.configParameter = new SsmParameter(this, 'HandlerConfig', {
-      name: `/${sanitize(this.node.path)}/handler-config`,
+      name: configParameterName,
       description: 'Apply-time settings of the inference gateway (resource names, endpoints, secret ARNs; no secret values).',
       type: 'String',
       tier: 'Standard',
@@ -179,7 +180,7 @@ export class InferenceEndpoint extends Construct {
         handlerUserData({
           bundle: this.handlerBundle,
           environment,
-          configParameterName: this.configParameter.name,
+          configParameterName, // the literal: user data is built before Terraform resolves anything
           port,
           readinessGate: { hookName: fleet.lifecycleHookName, autoScalingGroupName: fleet.autoScalingGroupName, timeoutSeconds: props.fleet?.readinessTimeoutSeconds },
           stopTimeoutSeconds: deregistrationDelay - 10,

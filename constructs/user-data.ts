@@ -32,6 +32,13 @@ export class UserData {
   readonly raw: Buffer;
 
   protected constructor(document: Buffer, options: UserDataOptions) {
+    const token = /\$\{TfToken\[[^\]]*\]\}/.exec(document.toString('utf8'));
+    if (token) {
+      throw new Error(
+        `User data contains the unresolved Terraform reference ${token[0]}: its bytes are fixed at synth (and gzip-compressed), ` +
+          'so Terraform cannot fill it in. Pass a literal, or have the instance read the value at boot (e.g. from an SSM parameter).',
+      );
+    }
     this.document = document;
     // mtime 0 and no file name keep the gzip bytes identical across synths, so an unchanged handler never rolls the fleet.
     this.raw = options.gzip ?? true ? gzipSync(document, { level: 9 }) : document;

@@ -114,3 +114,14 @@ describe('UserData', () => {
     expect(() => UserData.custom('x'.repeat(100_000)).assertWithinLimit('Fleet')).not.toThrow();
   });
 });
+
+describe('UserData and Terraform references', () => {
+  it('refuses an attribute of another resource, which Terraform could never fill into compressed bytes', () => {
+    const { Testing, TerraformStack } = require('cdktf');
+    const { SsmParameter } = require('@cdktf/provider-aws/lib/ssm-parameter');
+    const parameter = new SsmParameter(new TerraformStack(Testing.app(), 's'), 'p', { name: 'x', type: 'String', value: 'y' });
+    expect(() => UserData.forShellScript(`aws ssm get-parameter --name ${parameter.name}`)).toThrow(
+      /^User data contains the unresolved Terraform reference \$\{TfToken\[TOKEN\.\d+\]\}: its bytes are fixed at synth/,
+    );
+  });
+});

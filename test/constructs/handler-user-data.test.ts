@@ -1,8 +1,12 @@
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import YAML from 'yaml';
 import { bundleHandler } from '../../constructs/handler-bundle';
-import { HANDLER_PATHS, handlerUserData, HandlerUserDataProps } from '../../constructs/handler-user-data';
+import { compressBundle, HANDLER_PATHS, handlerUserData, HandlerUserDataProps } from '../../constructs/handler-user-data';
+import { unpackBundle, writeFiles } from '../support/cloud-init';
 
 const bundle = bundleHandler({ entry: 'test/constructs/fixtures/tiny-handler.ts' });
 const base: HandlerUserDataProps = {
@@ -108,26 +112,15 @@ describe('handlerUserData', () => {
 
 describe('the boot script’s unpack step', () => {
   it('restores the exact bundle and refuses one that does not match the synthesized checksum', () => {
-    const { mkdtempSync, mkdirSync, symlinkSync, writeFileSync, readFileSync, rmSync } = require('node:fs');
-    const { join } = require('node:path');
-    const { files } = decode(base);
-    const root: string = mkdtempSync(join(require('node:os').tmpdir(), 'unpack-'));
+    const { files, config } = decode(base);
+    const root = mkdtempSync(join(tmpdir(), 'unpack-'));
     try {
-      mkdirSync(join(root, HANDLER_PATHS.dir), { recursive: true });
-      symlinkSync(process.execPath, join(root, HANDLER_PATHS.node));
-      const packed = Buffer.from(files[HANDLER_PATHS.compressedBundle].content, 'base64');
-      const steps = (files[HANDLER_PATHS.boot].content as string)
-        .split('\n')
-        .filter((l) => /brotliDecompressSync|^rm -f|sha256sum -c|^chmod 0644/.test(l))
-        .map((l) => l.split(HANDLER_PATHS.dir).join(join(root, HANDLER_PATHS.dir)))
-        .join('\n');
-      writeFileSync(join(root, HANDLER_PATHS.compressedBundle), packed);
-      execFileSync('bash', ['-euo', 'pipefail', '-c', steps], { stdio: 'pipe' });
-      expect(readFileSync(join(root, HANDLER_PATHS.bundle), 'utf8')).toBe(bundle.code);
+      writeFiles(root, config.write_files);
+      expect(readFileSync(unpackBundle(root, files[HANDLER_PATHS.boot].content), 'utf8')).toBe(bundle.code);
 
-      const { compressBundle } = require('../../constructs/handler-user-data');
+      rmSync(join(root, HANDLER_PATHS.node));
       writeFileSync(join(root, HANDLER_PATHS.compressedBundle), compressBundle(`${bundle.code}/*tampered*/`));
-      expect(() => execFileSync('bash', ['-euo', 'pipefail', '-c', steps], { stdio: 'pipe' })).toThrow(/checksum did NOT match/);
+      expect(() => unpackBundle(root, files[HANDLER_PATHS.boot].content)).toThrow(/checksum did NOT match/);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }

@@ -3,12 +3,13 @@
 // DynamoDB-compatible server and a simulated model upstream, driven over HTTP like a client would.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { HANDLER_PATHS } from '../../constructs/handler-user-data';
 import { startDynalite, type DynaliteServer } from '../support/dynalite-server';
+import { unpackBundle, writeFiles } from '../support/cloud-init';
 import { freePort } from '../support/free-port';
 import { applyMetricsSchema } from '../support/metrics-schema';
 import { startPostgres } from '../support/postgres-server';
@@ -49,9 +50,9 @@ const envLines = (text: string) =>
 
 describe('the dev stack user data, decoded like cloud-init', () => {
   it('declares exactly the bundle, environment, unit and boot script, with safe permissions', () => {
-    expect(Object.keys(files).sort()).toEqual([HANDLER_PATHS.boot, HANDLER_PATHS.bundle, HANDLER_PATHS.staticEnv, HANDLER_PATHS.unit].sort());
+    expect(Object.keys(files).sort()).toEqual([HANDLER_PATHS.boot, HANDLER_PATHS.compressedBundle, HANDLER_PATHS.staticEnv, HANDLER_PATHS.unit].sort());
     expect(files[HANDLER_PATHS.staticEnv].permissions).toBe('0600');
-    expect(files[HANDLER_PATHS.bundle].permissions).toBe('0644');
+    expect(files[HANDLER_PATHS.compressedBundle]).toMatchObject({ permissions: '0644', encoding: 'b64' });
     expect(files[HANDLER_PATHS.boot].permissions).toBe('0755');
     expect(runcmd).toEqual([['bash', HANDLER_PATHS.boot]]);
   });
@@ -72,7 +73,7 @@ describe('the dev stack user data, decoded like cloud-init', () => {
     const tg: any = Object.values(plan.resource.aws_lb_target_group)[0];
     const stop = Number(/^TimeoutStopSec=(\d+)$/m.exec(unit)![1]);
     expect(unit).toMatch(/^Restart=always$/m);
-    expect(stop).toBeLessThan(tg.deregistration_delay);
+    expect(stop).toBeLessThan(Number(tg.deregistration_delay));
     expect(Number(envLines(files[HANDLER_PATHS.staticEnv].content).SHUTDOWN_TIMEOUT_MS) / 1000).toBeLessThan(stop);
   });
 
@@ -95,8 +96,10 @@ describe('the extracted bundle, run as the unit would run it', () => {
     [redis, pg, dynamo, upstream] = await Promise.all([startRedis({ password: 'e2e-redis-secret' }), startPostgres(), startDynalite(), startSimulatedUpstream()]);
     await dynamo.createJobTable('e2e-jobs');
     await applyMetricsSchema(pg);
-    const bundlePath = join(work, 'main.js');
-    writeFileSync(bundlePath, files[HANDLER_PATHS.bundle].content);
+    // cloud-init's write_files, then the boot script's own unpack-and-verify steps, in a scratch root.
+    const root = join(work, 'root');
+    writeFiles(root, Object.values(files));
+    const bundlePath = unpackBundle(root, files[HANDLER_PATHS.boot].content);
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     // stack.env is the SSM parameter's value with Terraform's references filled in; here they point at local servers.
