@@ -88,7 +88,7 @@ export function compressBundle(code: string): Buffer {
 
 function envFile(environment: Record<string, string>): string {
   const lines = Object.keys(environment).sort().map((key) => `${key}=${environment[key]}`);
-  return `# Written by cloud-init from the launch template; apply-time settings are in stack.env.\n${lines.join('\n')}\n`;
+  return `${lines.join('\n')}\n`;
 }
 
 function unit(props: HandlerUserDataProps): string {
@@ -106,7 +106,6 @@ EnvironmentFile=-${p.stackEnv}
 ExecStart=${p.node} ${p.bundle}
 Restart=always
 RestartSec=2
-KillSignal=SIGTERM
 KillMode=mixed
 TimeoutStopSec=${props.stopTimeoutSeconds}
 LimitNOFILE=65536
@@ -132,7 +131,6 @@ function bootScript(props: HandlerUserDataProps): string {
   const node = props.nodeMajor ?? 22;
   const lines = [
     '#!/bin/bash',
-    '# First boot: install Node.js, fetch apply-time settings, start the gateway, then release the lifecycle hook.',
     'set -euo pipefail',
     `exec >>${p.log} 2>&1`,
     'imds() {',

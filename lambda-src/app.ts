@@ -1,7 +1,4 @@
 // Wires configuration → stores → backend → routes into one HTTP server (one per cluster worker).
-import type { Cluster } from 'node:cluster';
-import { randomUUID } from 'node:crypto';
-import { createServer, STATUS_CODES } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { authenticator, rateLimit } from './auth';
 import { simulator } from './backends/simulator';
@@ -20,10 +17,7 @@ import { metricsStore, RequestMetric } from './stores/metrics-store';
 import { rateLimiter } from './stores/rate-limiter';
 import { RedisClient } from './stores/redis';
 import { ResponseCache, responseCache } from './stores/response-cache';
-import { sha, within } from './util';
-
-// A plain require: esbuild's default-import interop helper would cost bytes in user data.
-const cluster: Cluster = require('node:cluster');
+import { cluster, createServer, randomUUID, sha, STATUS_CODES, within } from './util';
 
 /** What the routes need. */
 export interface Deps {
@@ -143,7 +137,7 @@ export async function startApp(cfg: Config, log: (line: string) => unknown = (li
       {
         GET: async (c) => {
           // The ALB adds X-Forwarded-For: metrics go to direct scrapes on the private network, not to the internet.
-          if (c.req.headers['x-forwarded-for']) throw httpError(403, '/metrics is for direct scrapes, not through the load balancer', 'forbidden');
+          if (c.req.headers['x-forwarded-for']) throw httpError(403, 'scrape /metrics directly, not via the load balancer', 'forbidden');
           c.res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(render((push && total) || stats()));
         },
       },
@@ -159,10 +153,7 @@ export async function startApp(cfg: Config, log: (line: string) => unknown = (li
     log(JSON.stringify(m));
     const tokens = m.prompt_tokens + m.completion_tokens;
     if (m.key_id && tokens) limiter.record(m.key_id, tokens);
-    if (db && !PUBLIC.test(m.route)) {
-      db.record(m);
-      if (m.model && m.model_version) db.recordModelVersion(m.model, m.model_version);
-    }
+    if (db && !PUBLIC.test(m.route)) db.record(m);
   };
 
   const server = createServer(

@@ -1,9 +1,8 @@
 // Bearer API keys, stored only as SHA-256 digests, and per-key request/token limits shared through Redis.
-import { timingSafeEqual } from 'node:crypto';
 import { httpError } from './http/errors';
 import type { Ctx } from './http/router';
 import type { RateLimiter } from './stores/rate-limiter';
-import { sha } from './util';
+import { sha, timingSafeEqual } from './util';
 
 /** `Authorization: Bearer <key>` → the key's id; 401 otherwise. Every digest is compared, in constant time. */
 export function authenticator(keys: { id: string; hash: string }[]) {
@@ -20,10 +19,7 @@ export function authenticator(keys: { id: string; hash: string }[]) {
 
 /** Counts one request (and checks `tokens` fit) in the caller's per-minute windows: x-ratelimit-* headers, 429 when over. */
 export async function rateLimit(limiter: RateLimiter, c: Ctx, tokens: number): Promise<void> {
-  const d = await limiter.check(c.m.key_id!, tokens);
-  const reset = d.resetSeconds + '';
-  for (const [kind, limit, left] of [['requests', d.limitRequests, d.remainingRequests], ['tokens', d.limitTokens, d.remainingTokens]] as const) {
-    if (limit) c.res.setHeader('x-ratelimit-limit-' + kind, limit).setHeader('x-ratelimit-remaining-' + kind, left).setHeader('x-ratelimit-reset-' + kind, reset + 's');
-  }
-  if (!d.allowed) throw httpError(429, `rate limit reached for ${c.m.key_id}; retry in ${reset} s`, 'rate_limit_exceeded', undefined, { 'retry-after': reset });
+  const { allowed, reset, headers } = await limiter.check(c.m.key_id!, tokens);
+  for (const k in headers) c.res.setHeader(k, headers[k]);
+  if (!allowed) throw httpError(429, `rate limit reached for ${c.m.key_id}; retry in ${reset} s`, 'rate_limit_exceeded', undefined, { 'retry-after': '' + reset });
 }

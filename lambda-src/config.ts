@@ -1,6 +1,6 @@
 // The handler is configured only through environment variables: loadConfig validates them at start, and
 // ENV_VARS documents them (scripts/docs.js renders it into the README; the bundle drops it).
-import { availableParallelism, hostname } from 'node:os';
+import { availableParallelism, hostname } from './util';
 
 /** Integers: [default, min, max = 2^31]. */
 const INTS: Record<string, number[]> = {
@@ -101,7 +101,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const urls = list('UPSTREAM_URLS', /^https?:\/\/[^\s/]/, 'http(s) URLs');
   list('SIM_MODELS', /^\S+$/, 'model ids');
   c.MODEL_VERSIONS = new Map(list('MODEL_VERSIONS', /^[^=\s]+=[^=\s]+$/, 'model=version pairs').map((s) => s.split('=') as [string, string]));
-  c.API_KEY_HASHES = list('API_KEY_HASHES', /^([\w.-]+:)?[\da-f]{64}$/i, 'SHA-256 hex digests, each optionally prefixed id:').map((s) => {
+  c.API_KEY_HASHES = list('API_KEY_HASHES', /^([\w.-]+:)?[\da-f]{64}$/i, '[id:]sha256-hex').map((s) => {
     const [hash, id = hash.slice(0, 8)] = s.split(':').reverse();
     return { id, hash: hash.toLowerCase() };
   });
@@ -110,9 +110,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     check(n, allowed.includes((c[n] = get(n) ?? allowed[0])), `expected ${allowed.join(' or ')}`);
   }
   check('UPSTREAM_URLS', c.BACKEND == 'simulator' || urls.length, 'BACKEND=openai needs at least one URL');
-  check('API_KEY_HASHES', c.AUTH == 'disabled' || c.API_KEY_HASHES.length || c.API_KEYS_SECRET_ARN, 'AUTH=required (the default) needs API_KEY_HASHES or API_KEYS_SECRET_ARN; set AUTH=disabled only on a private network');
-  check('REDIS_URL', /^(rediss?:\/\/[^\s/]+)?$/.test(c.REDIS_URL ?? ''), 'expected redis://host:port or rediss://host:port');
-  check('REDIS_URL', c.REDIS_URL || !(c.RATE_LIMIT_RPM || c.RATE_LIMIT_TPM), 'RATE_LIMIT_RPM/TPM are enforced through Redis');
+  check('API_KEY_HASHES', c.AUTH == 'disabled' || c.API_KEY_HASHES.length || c.API_KEYS_SECRET_ARN, 'AUTH=required needs API_KEY_HASHES or API_KEYS_SECRET_ARN (AUTH=disabled: private networks only)');
+  check('REDIS_URL', /^(rediss?:\/\/[^\s/]+)?$/.test(c.REDIS_URL ?? ''), 'expected redis[s]://host:port');
+  check('REDIS_URL', c.REDIS_URL || !(c.RATE_LIMIT_RPM || c.RATE_LIMIT_TPM), 'RATE_LIMIT_RPM/TPM need Redis');
   check('REQUEST_TIMEOUT_MS', c.REQUEST_TIMEOUT_MS >= c.HEADERS_TIMEOUT_MS, 'must be >= HEADERS_TIMEOUT_MS');
   c.PUBLIC_BASE_URL = (c.PUBLIC_BASE_URL ?? '').replace(/\/+$/, '');
   return c;

@@ -1,12 +1,9 @@
 // Entry point. The primary forks WORKERS workers (restarting crashed ones with backoff), sums their metrics
 // and forwards SIGTERM; each worker serves HTTP and, on SIGTERM, drains and exits 0.
-import type { Cluster } from 'node:cluster';
 import { startApp } from './app';
 import { Config, loadConfig } from './config';
 import { Snapshot, sum } from './metrics/registry';
-
-// A plain require: esbuild's default-import interop helper would cost bytes in user data.
-const cluster: Cluster = require('node:cluster');
+import { cluster } from './util';
 
 const fatal = (what: string, e: any, code: number) => {
   console.error(`${what}: ${e?.message ?? e}`);

@@ -7,8 +7,8 @@ import { bundleHandler, packageRoot } from '../constructs/handler-bundle';
 import { handlerUserData } from '../constructs/handler-user-data';
 import { USER_DATA_LIMIT_BYTES } from '../constructs/user-data';
 
-/** Left free for longer stack names, settings and boot steps a team adds. */
-const HEADROOM_BYTES = 800;
+/** Left free for longer stack names and settings (the synth guard itself allows up to the limit). */
+const HEADROOM_BYTES = 200;
 
 const root = packageRoot();
 const bundle = bundleHandler({ entry: process.argv[2] });

@@ -2,12 +2,10 @@
 // tokens per prompt, configurable time to first token and inter-token latency, random failures. It is a
 // fetch-like function, so the gateway runs it in-process behind the same upstream pool as real servers, and
 // serveSimulator() puts it on a real HTTP port. Every response says `simulator`, so it is never mistaken for a model.
-import { randomUUID } from 'node:crypto';
 import { createServer, Server } from 'node:http';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { errorBody, httpError } from '../http/errors';
-import { frame } from '../http/sse';
-import { sha } from '../util';
+import { frame, SSE_HEADERS } from '../http/sse';
+import { aborted, randomUUID, sha, sleep } from '../util';
 
 export type FetchLike = (url: string, init: { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal }) => Promise<Response>;
 
@@ -21,7 +19,6 @@ export interface SimulatorOptions {
   failureRate?: number;
 }
 
-const WORDS = 'lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor'.split(' ');
 const json = (body: unknown, status?: number) => Response.json(body, { status });
 
 export function simulator({ models, ttftMs = 0, itlMs = 0, failureRate = 0 }: SimulatorOptions): FetchLike {
@@ -33,9 +30,9 @@ export function simulator({ models, ttftMs = 0, itlMs = 0, failureRate = 0 }: Si
     const { model, input } = b;
     const kind = /^\/v1\/(chat\/|)(completions|embeddings)$/.exec(path);
     const status = !kind || !models.includes(model) ? 404 : Math.random() < failureRate ? [429, 500, 503, 0][(Math.random() * 4) | 0] : 200;
-    if (!status) await new Promise((_, reject) => signal?.addEventListener('abort', () => reject(signal.reason)));
+    if (!status) await aborted(signal);
     if (status > 200) {
-      const message = status == 404 ? `the simulator serves ${models} (chat completions, completions, embeddings)` : `simulated failure (${status})`;
+      const message = status == 404 ? `simulator serves ${models} on /v1/(chat/)completions and /v1/embeddings` : `simulated failure (${status})`;
       return json(errorBody(httpError(status, message)), status);
     }
 
@@ -48,7 +45,8 @@ export function simulator({ models, ttftMs = 0, itlMs = 0, failureRate = 0 }: Si
     const h = sha(JSON.stringify(prompt));
     const max = b.max_completion_tokens ?? b.max_tokens;
     const n = Math.min(max ?? 16, 4096);
-    const tokens = [...Array(n)].map((_, i) => (i ? ' ' : '') + WORDS[(h[i % 32] + i) % WORDS.length]);
+    // Token i: a short base-36 word from the prompt's hash.
+    const tokens = [...Array(n)].map((_, i) => (i ? ' ' : '') + (h[i % 32] + i).toString(36));
     const usage = { prompt_tokens: p, completion_tokens: n, total_tokens: p + n };
     const chat = kind![1];
     const id = 'sim-' + randomUUID();
@@ -72,7 +70,7 @@ export function simulator({ models, ttftMs = 0, itlMs = 0, failureRate = 0 }: Si
       if (b.stream_options?.include_usage) yield frame({ ...out('', false, true), choices: [], usage });
       yield frame('[DONE]');
     }
-    return new Response(ReadableStream.from(sse()).pipeThrough(new TextEncoderStream()), { headers: { 'content-type': 'text/event-stream' } });
+    return new Response(ReadableStream.from(sse()).pipeThrough(new TextEncoderStream()), { headers: SSE_HEADERS });
   };
 }
 

@@ -1,7 +1,7 @@
 // OpenAI-compatible upstreams (vLLM, TGI, llama.cpp, Ollama...) behind one call: least-outstanding choice,
 // retries with jittered backoff on connect errors, timeouts, 429 and 5xx, and a cooldown for failing upstreams.
-import { setTimeout as sleep } from 'node:timers/promises';
 import { HttpError, httpError } from '../http/errors';
+import { sleep } from '../util';
 import type { FetchLike } from './simulator';
 
 export interface PoolOptions {

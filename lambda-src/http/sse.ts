@@ -1,5 +1,5 @@
 // Server-sent events: `data: <json>\n\n` frames, as OpenAI streams them.
-export const SSE_HEADERS = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' };
+export const SSE_HEADERS = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' };
 
 export const frame = (data: unknown) => `data: ${typeof data == 'string' ? data : JSON.stringify(data)}\n\n`;
 

@@ -32,7 +32,8 @@ export function sum(snaps: Snapshot[]): Snapshot {
 export function render(snap: Snapshot): string {
   let out = '';
   let family = '';
-  for (const [k, v] of snap.sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+  // Sorted as "series,value" text, which is by series: ',' sorts below every character a series name holds.
+  for (const [k, v] of snap.sort()) {
     const name = k.replace(/\{.*/, '');
     const base = name.replace(/_(bucket|sum|count)$/, '');
     if (base != family) out += `# TYPE ${(family = base)} ${base != name ? 'histogram' : /_total$/.test(name) ? 'counter' : 'gauge'}\n`;

@@ -2,14 +2,12 @@
 // instance holding its lease, heartbeats extend the lease, and any instance's recovery loop re-runs jobs
 // whose lease expired (dead worker) or was released (graceful stop), so every job completes somewhere.
 // Execution is at-least-once: a job whose worker died re-runs from the start (at most 3 attempts).
-import { randomBytes, randomInt } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { upstreamPool } from '../backends/upstream-pool';
 import { checkTypes } from '../http/body';
 import { httpError } from '../http/errors';
 import type { DynamoTable } from '../stores/dynamodb';
-import { JOB_TABLE_SCHEMA, JobRecord, PredictionStatus, PredictionStore } from '../stores/prediction-store';
-import { canon, within } from '../util';
+import { JobRecord, PredictionStatus, PredictionStore, SHARDS } from '../stores/prediction-store';
+import { aborted, canon, randomBytes, sleep, within } from '../util';
 
 export interface Prediction {
   id: string;
@@ -120,9 +118,18 @@ export function predictionService({ runner, instanceId: me, onError, baseUrl = '
     return job;
   }
 
-  async function run({ id, input }: JobRecord, abort: AbortController) {
+  /** Runs a job this instance holds the lease of, in the background (tracked in `running`). */
+  function execute({ id, input }: JobRecord) {
+    const abort = new AbortController();
+    const done = run(id, input, abort)
+      .catch((e) => onError(e, 'prediction ' + id))
+      .finally(() => running.delete(id));
+    running.set(id, [abort, done]);
+  }
+
+  async function run(id: string, input: string, abort: AbortController) {
     const beat = setInterval(() => {
-      store.renew(id, me, leaseMs).then((ok) => ok || abort.abort(Error('lease lost: the prediction was canceled or taken over')), (e) => onError(e, 'heartbeat ' + id));
+      store.renew(id, me, leaseMs).then((ok) => ok || abort.abort(Error('lease lost (canceled or taken over)')), (e) => onError(e, 'heartbeat ' + id));
     }, heartbeatMs);
     try {
       const started = await store.renew(id, me, leaseMs, { status: 'processing', started_at: now() });
@@ -130,8 +137,7 @@ export function predictionService({ runner, instanceId: me, onError, baseUrl = '
       let output: string | undefined, error: string | undefined;
       try {
         // Racing the signal stops waiting for a runner that ignores it.
-        const aborted = new Promise((_, no) => abort.signal.addEventListener('abort', () => no(abort.signal.reason)));
-        output = JSON.stringify((await Promise.race([runner(view(started), abort.signal), aborted])) ?? null);
+        output = JSON.stringify((await Promise.race([runner(view(started), abort.signal), aborted(abort.signal)])) ?? null);
         const limit = 400 * 1024 - bytes(input) - 16384;
         if (bytes(output) > limit) (error = `output of ${bytes(output)} bytes exceeds the ${limit} that fit in its DynamoDB item`), (output = undefined);
       } catch (e: any) {
@@ -144,17 +150,9 @@ export function predictionService({ runner, instanceId: me, onError, baseUrl = '
     }
   }
 
-  function execute(job: JobRecord) {
-    const abort = new AbortController();
-    const done = run(job, abort)
-      .catch((e) => onError(e, 'prediction ' + job.id))
-      .finally(() => running.delete(job.id));
-    running.set(job.id, [abort, done]);
-  }
-
   /** Claims and runs the jobs whose lease expired (dead or stopped workers); gives up on a job after MAX_ATTEMPTS. */
   async function recover() {
-    for (let shard = 0; shard < JOB_TABLE_SCHEMA.shards; shard++) {
+    for (let shard = 0; shard < SHARDS; shard++) {
       for (const old of await store.expired(shard, 25)) {
         if (running.has(old.id) || stopped) continue;
         const note = old.attempt > 0 ? `${old.logs ?? ''}attempt ${old.attempt + 1}: the previous worker stopped responding\n` : undefined;
@@ -174,14 +172,14 @@ export function predictionService({ runner, instanceId: me, onError, baseUrl = '
     if (!ID.test(id)) throw invalid(`id must be 1-64 of A-Z a-z 0-9 _ -, got ${JSON.stringify(id)}`);
     if (webhook != null) {
       const url = URL.canParse(webhook) ? new URL(webhook) : undefined;
-      if (!/^https?:$/.test(url?.protocol!) || webhook.length > 2048) throw invalid(`webhook must be an absolute http(s) URL (at most 2048 characters), got ${JSON.stringify(webhook.slice(0, 99))}`);
+      if (!/^https?:$/.test(url?.protocol!) || webhook.length > 2048) throw invalid(`webhook must be an http(s) URL of at most 2048 characters, got ${JSON.stringify(webhook.slice(0, 99))}`);
       // The instance metadata service is never a legitimate webhook target.
       if (/^(169\.254\.|\[fd00:ec2::)/.test(url!.hostname)) throw invalid(`webhook host ${url!.hostname} is not allowed (link-local)`);
     }
     const json = JSON.stringify(input);
     if (bytes(json) > MAX_INPUT_BYTES) throw httpError(413, `input of ${bytes(json)} bytes exceeds the limit of ${MAX_INPUT_BYTES}`, 'too_large');
     const at = Date.now();
-    return { id, model, version, input: json, webhook, webhook_events_filter: filter, status: 'starting', created_at: new Date(at).toISOString(), active_shard: '' + randomInt(JOB_TABLE_SCHEMA.shards), owner: me, lease_expires_at: at + leaseMs, attempt: 1 };
+    return { id, model, version, input: json, webhook, webhook_events_filter: filter, status: 'starting', created_at: new Date(at).toISOString(), active_shard: '' + ((Math.random() * SHARDS) | 0), owner: me, lease_expires_at: at + leaseMs, attempt: 1 };
   }
 
   return {
@@ -196,7 +194,7 @@ export function predictionService({ runner, instanceId: me, onError, baseUrl = '
       const key = (j: JobRecord) => JSON.stringify(canon([j.model, j.version, JSON.parse(j.input)]));
       const created = await store.create(job);
       const old = created ? job : await store.get(job.id);
-      if (!old || key(old) != key(job)) throw httpError(409, `prediction ${job.id} exists with another model, version or input; use a new id`, 'conflict');
+      if (!old || key(old) != key(job)) throw httpError(409, `prediction ${job.id} exists with other model, version or input; use a new id`, 'conflict');
       if (created) execute(job);
       // Done here, or elsewhere (an idempotent PUT of a job another instance runs: polled).
       const until = Date.now() + waitMs;

@@ -1,9 +1,7 @@
 // Minimal AWS client: credentials (environment, then the IMDSv2 instance role), SigV4 and the JSON protocol
 // of DynamoDB and Secrets Manager. Hand-written because the SDK would not fit the user-data size budget.
-import { createHmac } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { HttpError, httpError } from '../http/errors';
-import { sha, tryJson } from '../util';
+import { hmac, sha, sleep, tryJson } from '../util';
 
 export interface Credentials {
   accessKeyId: string;
@@ -21,8 +19,6 @@ export interface AwsOptions {
 
 /** A failed AWS call: `code` is the exception name (e.g. ConditionalCheckFailedException), `status` the HTTP status (0: no answer). */
 export type AwsError = HttpError;
-
-const hmac = (key: string | Buffer, data: string) => createHmac('sha256', key).update(data).digest();
 
 export const signingKey = (secret: string, day: string, region: string, service: string): Buffer =>
   [region, service, 'aws4_request'].reduce(hmac, hmac('AWS4' + secret, day));
@@ -49,15 +45,15 @@ export function sign(method: string, url: URL, headers: Record<string, string>, 
 async function roleCredentials(base: string): Promise<Credentials> {
   const get = async (path: string, headers: Record<string, string>, method?: string) => {
     const r = await fetch(base + path, { method, headers, signal: AbortSignal.timeout(2000) });
-    if (!r.ok && r.status != 404) throw Error(`IMDS ${path}: HTTP ${r.status}`);
-    return r.ok ? r.text() : ''; // 404: no role attached
+    // The role list answers 404 when no role is attached.
+    if (!r.ok) throw Error(r.status == 404 ? 'no IAM role is attached to this instance' : `IMDS ${path}: HTTP ${r.status}`);
+    return r.text();
   };
   const token = { 'x-aws-ec2-metadata-token': await get('/latest/api/token', { 'x-aws-ec2-metadata-token-ttl-seconds': '60' }, 'PUT') };
   const dir = '/latest/meta-data/iam/security-credentials/';
   const role = (await get(dir, token)).split('\n')[0].trim();
-  if (!role) throw Error('no IAM role is attached to this instance');
-  const j = JSON.parse((await get(dir + role, token)) || '{}');
-  if (j.Code != 'Success') throw Error(`role ${role}: ${j.Message || j.Code || 'no credentials'}`);
+  const j = JSON.parse(await get(dir + role, token));
+  if (j.Code != 'Success') throw Error(`role ${role}: ${j.Message || j.Code}`);
   return { accessKeyId: j.AccessKeyId, secretAccessKey: j.SecretAccessKey, sessionToken: j.Token, expiresAt: Date.parse(j.Expiration) };
 }
 
@@ -98,7 +94,8 @@ export function getRegion(): string {
 export async function awsJson(service: 'dynamodb' | 'secretsmanager', target: string, body: unknown, o: AwsOptions = {}): Promise<any> {
   const ddb = service == 'dynamodb';
   const region = o.region || getRegion();
-  const url = new URL(o.endpoint || process.env[ddb ? 'DYNAMODB_ENDPOINT' : 'SECRETS_MANAGER_ENDPOINT'] || `https://${service}.${region}.amazonaws.com`);
+  // DynamoTable passes DYNAMODB_ENDPOINT; Secrets Manager calls take SECRETS_MANAGER_ENDPOINT (tests, local runs).
+  const url = new URL(o.endpoint || (!ddb && process.env.SECRETS_MANAGER_ENDPOINT) || `https://${service}.${region}.amazonaws.com`);
   const payload = JSON.stringify(body);
   const what = `${service} ${target}: `;
   const protocol = { 'content-type': 'application/x-amz-json-1.' + (ddb ? 0 : 1), 'x-amz-target': (ddb ? 'DynamoDB_20120810.' : 'secretsmanager.') + target };
@@ -127,6 +124,6 @@ export async function awsJson(service: 'dynamodb' | 'secretsmanager', target: st
 /** A secret's SecretString (Redis AUTH token, database password, API keys). */
 export async function getSecretValue(secretId: string): Promise<string> {
   const s = (await awsJson('secretsmanager', 'GetSecretValue', { SecretId: secretId })).SecretString;
-  if (typeof s != 'string') throw httpError(0, `secret ${secretId} has no SecretString (binary secrets are not supported)`, 'UnsupportedSecret');
+  if (typeof s != 'string') throw httpError(0, `secret ${secretId} is binary; only SecretString is supported`, 'UnsupportedSecret');
   return s;
 }

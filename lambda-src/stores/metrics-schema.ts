@@ -1,6 +1,6 @@
 // The metrics database schema, owned by the database host (not the gateway bundle: the handler never imports
 // this file). One idempotent script: run it at setup with psql (or PgClient.simpleQuery), as often as you like.
-// The gateway's MetricsStore only INSERTs into request_metrics and upserts/reads model_versions.
+// The gateway's MetricsStore only calls the two functions below: its SQL lives here, not in the bundle.
 
 export interface MetricsSchemaOptions {
   /**
@@ -23,6 +23,18 @@ export interface MetricsSchemaOptions {
 const TABLES = `CREATE TABLE IF NOT EXISTS request_metrics(time timestamptz NOT NULL,instance text,route text,model text,model_version text,status smallint,latency_ms real,ttft_ms real,prompt_tokens int,completion_tokens int,cache_hit bool,key_id text,request_id text);
 CREATE TABLE IF NOT EXISTS model_versions(model text,version text,first_seen timestamptz NOT NULL,last_seen timestamptz NOT NULL,PRIMARY KEY(model,version));`;
 
+// The gateway's two statements. A batch is a JSON array of rows matched to the columns by name; each
+// (model, version) in it widens that version's [first_seen, last_seen] to its request times. Invoker rights:
+// they can do no more than the role calling them.
+const FUNCTIONS = `CREATE OR REPLACE FUNCTION insert_request_metrics(batch json) RETURNS void LANGUAGE sql AS $f$
+INSERT INTO request_metrics SELECT * FROM json_populate_recordset(NULL::request_metrics,batch);
+INSERT INTO model_versions AS v SELECT model,model_version,min(time),max(time) FROM json_populate_recordset(NULL::request_metrics,batch) WHERE model_version IS NOT NULL GROUP BY 1,2
+ON CONFLICT(model,version) DO UPDATE SET first_seen=LEAST(v.first_seen,EXCLUDED.first_seen),last_seen=GREATEST(v.last_seen,EXCLUDED.last_seen);
+$f$;
+CREATE OR REPLACE FUNCTION model_version_at(m text,at timestamptz) RETURNS text LANGUAGE sql STABLE AS $f$
+SELECT version FROM model_versions WHERE model=m AND first_seen<=at ORDER BY last_seen>=at DESC,first_seen DESC LIMIT 1;
+$f$;`;
+
 // create_hypertable makes its own time index. ALTER TABLE SET (compress) has no IF NOT EXISTS and fails once
 // chunks are compressed, hence the guard. WITH NO DATA: a continuous aggregate WITH DATA cannot be created in
 // a transaction or a DO block; the policy fills it.
@@ -40,8 +52,8 @@ RETURN;`;
 /**
  * The whole schema as one idempotent SQL script: request_metrics (a hypertable with retention and compression
  * policies and the per-minute continuous aggregate request_metrics_1m under TimescaleDB, a plain table with a
- * time index otherwise) and model_versions. The TimescaleDB steps sit in a DO block, so every mode is checked
- * for syntax wherever it runs. Run in one transaction (psql --single-transaction, or a multi-statement simple
+ * time index otherwise), model_versions and the two functions the gateway calls. The TimescaleDB steps sit in a
+ * DO block, so every mode is checked for syntax wherever it runs. Run in one transaction (psql --single-transaction, or a multi-statement simple
  * query), concurrent runs wait for each other on an advisory lock.
  */
 export function metricsSchemaSql({ timescale = 'auto', retentionDays = 30, grantTo }: MetricsSchemaOptions = {}): string {
@@ -54,6 +66,7 @@ export function metricsSchemaSql({ timescale = 'auto', retentionDays = 30, grant
   const auto = timescale == 'auto';
   return `SELECT pg_advisory_xact_lock(7361024);
 ${TABLES}
+${FUNCTIONS}
 DO $$BEGIN
 IF ${auto ? "EXISTS(SELECT FROM pg_available_extensions WHERE name='timescaledb')" : String(timescale).toUpperCase()} THEN
 ${auto ? `BEGIN\n${steps}\nEXCEPTION WHEN OTHERS THEN RAISE WARNING 'TimescaleDB unusable, using plain tables: %', SQLERRM;\nEND;` : steps}

@@ -50,29 +50,15 @@ export function metricsStore(o: MetricsStoreOptions) {
     written: 0,
     errors: 0,
   };
-  /** model\0version → [model, version, first seen, last seen], coalesced between flushes. */
-  const versions = new Map<string, [string, string, Date, Date]>();
-  let pg: PgClient | undefined, opening: Promise<PgClient> | undefined, flushing: Promise<void> | undefined, timer: NodeJS.Timeout | undefined;
-
-  /** The open connection, or a new one. While the database is down that is one attempt per flush, off the request path. */
-  const db = (): Promise<PgClient> =>
-    opening ?? (pg && !pg.closed ? Promise.resolve(pg) : (opening = (pg = pgClient(o)).connect().then(() => pg!).finally(() => (opening = undefined))));
+  let pg: PgClient | undefined, flushing: Promise<void> | undefined, timer: NodeJS.Timeout | undefined;
 
   async function write() {
     try {
-      const c = await db();
-      for (const [k, v] of versions) {
-        const last = v[3];
-        await c
-          .query('INSERT INTO model_versions VALUES($1,$2,$3,$4) ON CONFLICT(model,version) DO UPDATE SET first_seen=LEAST(model_versions.first_seen,$3),last_seen=GREATEST(model_versions.last_seen,$4)', v)
-          .catch((e) => {
-            if (!dataError(e)) throw e;
-          });
-        if (v[3] == last) versions.delete(k);
-      }
+      // The open connection, or a new one: while the database is down, one attempt per flush, off the request path.
+      if (!pg || pg.closed) await (pg = pgClient(o)).connect();
       while ((rows = buf.splice(0, batchSize)).length) {
-        // One parameter: the rows as JSON, matched to the columns by name.
-        await c.query('INSERT INTO request_metrics SELECT * FROM json_populate_recordset(NULL::request_metrics,$1)', [JSON.stringify(rows)]);
+        // One parameter: the rows as JSON. The function (metrics-schema.ts) also updates model_versions.
+        await pg.query('SELECT insert_request_metrics($1)', [JSON.stringify(rows)]);
         stats.written += rows.length;
       }
     } catch (e) {
@@ -98,29 +84,18 @@ export function metricsStore(o: MetricsStoreOptions) {
       timer ??= setInterval(flush, o.flushIntervalMs ?? 1000).unref();
       flush();
     },
-    /** O(1) and synchronous; the oldest row is dropped (and counted) when the buffer is full. */
+    /**
+     * O(1) and synchronous; the oldest row is dropped (and counted) when the buffer is full. A row with a
+     * model_version also records, when written, that this version served its model at its time (model_versions).
+     */
     record(m: RequestMetric): void {
       if (buf.push(m) > maxBuffer) buf.shift(), stats.dropped++;
-    },
-    /** Upserts model_versions(model, version, first_seen, last_seen) at the next flush. */
-    recordModelVersion(model: string, version: string): void {
-      const now = new Date(), k = model + '\0' + version, v = versions.get(k);
-      v ? (v[3] = now) : versions.set(k, [model, version, now, now]);
-    },
-    /** The version whose [first_seen, last_seen] covers `at` (the latest to start, during a rollout), as of the last flush. */
-    async versionAt(model: string, at: Date): Promise<string | undefined> {
-      const { rows } = await (await db()).query('SELECT version FROM model_versions WHERE model=$1 AND first_seen<=$2 ORDER BY last_seen>=$2 DESC,first_seen DESC LIMIT 1', [model, at]);
-      return rows[0]?.version ?? undefined;
     },
     /** Flushes what it can within timeoutMs (SIGTERM path), then closes. */
     async close(timeoutMs: number): Promise<void> {
       clearInterval(timer);
-      const end = Date.now() + timeoutMs;
-      // Stops when a round writes nothing (database down): waiting longer would not help.
-      for (let w = -1; w < stats.written && (buf.length || versions.size) && Date.now() < end; ) {
-        w = stats.written;
-        await within(flush(), end - Date.now());
-      }
+      // A flush already running may have missed the latest rows: a second one writes them.
+      await within(flush().then(flush), timeoutMs);
       await pg?.close();
     },
   };

@@ -1,10 +1,7 @@
 // PostgreSQL frontend/backend protocol v3 over one connection: SCRAM-SHA-256, extended queries with text
 // parameters and results. Requests are pipelined; each ends with Sync, so each gets its own ReadyForQuery.
-import { createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
-import { connect, isIP } from 'node:net';
-import { connect as tls } from 'node:tls';
-import { sha } from '../util';
-import { Wire, wire } from './wire';
+import { hmac, pbkdf2Sync, randomBytes, sha } from '../util';
+import { dial, Wire, wire } from './wire';
 
 export interface PgOptions {
   host: string;
@@ -49,7 +46,6 @@ const msg = (type: string, ...parts: Buffer[]) => {
   const b = Buffer.concat(parts);
   return Buffer.concat([Buffer.from(type), i32(b.length + 4), b]);
 };
-const hmac = (k: Buffer, s: string) => createHmac('sha256', k).update(s).digest();
 const err = (m: string) => Error('postgres: ' + m);
 
 export type PgClient = ReturnType<typeof pgClient>;
@@ -102,7 +98,7 @@ export function pgClient(o: PgOptions) {
     } else if (code == 12) {
       // The server proves it knows the verifier: an impostor that accepts any password fails here.
       if (body != proof) throw err('SCRAM server signature mismatch');
-    } else if (code) throw err(`authentication method ${code} unsupported; use scram-sha-256 in pg_hba.conf`);
+    } else if (code) throw err(`auth method ${code} unsupported: use scram-sha-256`);
   }
 
   const send = (...m: Buffer[]): Promise<PgResult> => (w ? w.send(Buffer.concat(m), o.queryTimeoutMs ?? 3e4) : Promise.reject(err('connection closed')));
@@ -114,7 +110,7 @@ export function pgClient(o: PgOptions) {
     },
 
     async connect(): Promise<void> {
-      const raw = connect(port, host);
+      const raw = dial(host, port);
       const c = (w = wire(raw, err)), fail = c.fail;
       // A FATAL error (wrong password, terminated backend) arrives just before the close: the better reason.
       c.fail = (e) => fail(error ?? e);
@@ -125,8 +121,8 @@ export function pgClient(o: PgOptions) {
         if (o.ssl) {
           raw.write(Buffer.concat([i32(8), i32(80877103)]));
           const b: Buffer = await new Promise((ok) => raw.once('data', ok));
-          if (b[0] != 83) throw err(`${host}:${port} does not accept TLS (ssl is set)`);
-          w.socket = tls({ socket: raw, host, servername: isIP(host) ? undefined : host, ca: o.ca, rejectUnauthorized: !!o.ca });
+          if (b[0] != 83) throw err(`${host}:${port} refused TLS`);
+          w.socket = dial(host, port, { socket: raw, ca: o.ca, rejectUnauthorized: !!o.ca });
         }
         w.listen((b) => {
           const len = b.length > 4 && b.readInt32BE(1) + 1;

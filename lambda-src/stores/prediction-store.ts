@@ -2,12 +2,16 @@
 // exactly while it carries `active_shard`, which also puts it in the sparse lease index.
 import { conditionFailed, DynamoTable, Row } from './dynamodb';
 
-/** The table contract; the Terraform construct creating the table imports it. */
+const INDEX = 'active-lease-index';
+/** Active jobs spread over this many `active_shard` values, each queried on its own. */
+export const SHARDS = 4;
+
+/** The table contract; the Terraform construct creating the table imports it (the attribute names below match). */
 export const JOB_TABLE_SCHEMA = {
   hashKey: 'id',
   ttlAttribute: 'expires_at',
-  leaseIndex: { name: 'active-lease-index', hashKey: 'active_shard', rangeKey: 'lease_expires_at' },
-  shards: 4,
+  leaseIndex: { name: INDEX, hashKey: 'active_shard', rangeKey: 'lease_expires_at' },
+  shards: SHARDS,
 } as const;
 
 export type PredictionStatus = 'starting' | 'processing' | 'succeeded' | 'failed' | 'canceled';
@@ -91,7 +95,6 @@ export class PredictionStore {
    * never a Scan. Claimed jobs leave the result, so the next call sees the ones after them.
    */
   async expired(shard: number, limit: number): Promise<JobRecord[]> {
-    const { name, hashKey, rangeKey } = JOB_TABLE_SCHEMA.leaseIndex;
-    return (await this.table.call('Query', { IndexName: name, KeyConditionExpression: `#${hashKey} = :shard AND #${rangeKey} < :now`, Limit: limit }, { shard: '' + shard, now: Date.now() })).Items;
+    return (await this.table.call('Query', { IndexName: INDEX, KeyConditionExpression: '#active_shard = :shard AND #lease_expires_at < :now', Limit: limit }, { shard: '' + shard, now: Date.now() })).Items;
   }
 }

@@ -3,14 +3,12 @@
 // keys without one). A burst across a window boundary can reach twice the limit.
 import type { RedisClient } from './redis';
 
-/** Limits of 0 mean unlimited; their `remaining*` is then 0 and should not be advertised. */
 export interface RateDecision {
   allowed: boolean;
-  limitRequests: number;
-  remainingRequests: number;
-  limitTokens: number;
-  remainingTokens: number;
-  resetSeconds: number;
+  /** Seconds until the window ends. */
+  reset: number;
+  /** OpenAI's x-ratelimit-{limit,remaining,reset}-{requests,tokens} headers, for the limits that are set (not 0). */
+  headers: Record<string, string | number>;
   /** Redis unavailable: the request was let through unchecked (fail open). */
   degraded: boolean;
 }
@@ -27,7 +25,6 @@ export function rateLimiter(redis: RedisClient | undefined, rpm: number, tpm: nu
   };
   /** INCRBY with the window's TTL (pipelined on the one connection). */
   const add = (k: string, n: number, ttl: number) => Promise.all([redis!.command(['INCRBY', k, n]), redis!.command(['EXPIRE', k, ttl])]);
-  const left = (limit: number, used: number) => limit && Math.max(0, limit - used);
   return {
     stats,
     /**
@@ -46,7 +43,11 @@ export function rateLimiter(redis: RedisClient | undefined, rpm: number, tpm: nu
         }
       const allowed = degraded || ((!rpm || requests <= rpm) && (!tpm || +tokens + estimatedTokens <= tpm));
       if (!allowed) stats.limited++;
-      return { allowed, limitRequests: rpm, remainingRequests: left(rpm, requests), limitTokens: tpm, remainingTokens: left(tpm, +tokens), resetSeconds: reset, degraded };
+      const headers: RateDecision['headers'] = {};
+      for (const [kind, limit, used] of [['requests', rpm, requests], ['tokens', tpm, +tokens]] as const) {
+        if (limit) Object.assign(headers, { ['x-ratelimit-limit-' + kind]: limit, ['x-ratelimit-remaining-' + kind]: Math.max(0, limit - used), ['x-ratelimit-reset-' + kind]: reset + 's' });
+      }
+      return { allowed, reset, headers, degraded };
     },
     /** Adds the tokens a request used. Never throws. */
     async record(key: string, tokens: number): Promise<void> {

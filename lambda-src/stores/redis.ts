@@ -1,7 +1,5 @@
 // Minimal RESP2 client: one connection, concurrent commands pipelined on it, replies matched in order.
-import { connect, isIP } from 'node:net';
-import { connect as tls } from 'node:tls';
-import { Wire, wire } from './wire';
+import { dial, Wire, wire } from './wire';
 
 /** A decoded reply; bulk strings are utf8, errors nested in arrays (EXEC) stay Error objects. */
 export type RespValue = string | number | null | Error | RespValue[];
@@ -57,11 +55,11 @@ export class RedisClient {
   constructor(o: RedisOptions) {
     const u = new URL(o.url), host = u.hostname, port = +u.port || 6379;
     // A bad URL fails at startup, not on the first request.
-    if (!/^rediss?:$/.test(u.protocol)) throw fail('url must start with redis:// or rediss://');
+    if (!/^rediss?:$/.test(u.protocol)) throw fail('url must be redis[s]://host:port');
     let w: Wire | undefined, opening: Promise<void> | undefined, fails = 0, retryAt = 0, closed = false;
 
     const open = async () => {
-      const c = wire(u.protocol == 'rediss:' ? tls({ host, port, servername: isIP(host) ? undefined : host, ca: o.ca }) : connect(port, host), fail);
+      const c = wire(dial(host, port, u.protocol == 'rediss:' && { ca: o.ca }), fail);
       c.socket.setNoDelay();
       c.listen((b) => {
         const r = parse(b, 0);

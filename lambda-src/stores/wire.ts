@@ -1,6 +1,14 @@
 // What the Redis and PostgreSQL clients share: requests and their replies, in order, on one socket. A request
 // not answered in time, a malformed reply or a failing socket fails every pending request and closes it.
 import type { Socket } from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
+
+const net: typeof import('node:net') = require('node:net');
+const tls: typeof import('node:tls') = require('node:tls');
+
+/** TCP to host:port, or TLS with `secure` (SNI unless host is an IP address; a `socket` in it is upgraded). */
+export const dial = (host: string, port: number, secure?: ConnectionOptions | false): Socket =>
+  secure ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ...secure }) : net.connect(port, host);
 
 export interface Wire {
   socket: Socket;

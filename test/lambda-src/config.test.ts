@@ -48,12 +48,12 @@ it.each([
   [{ BACKEND: 'openai' }, 'UPSTREAM_URLS="" is invalid: BACKEND=openai needs at least one URL'],
   [{ UPSTREAM_URLS: 'http://a,ftp://b' }, 'UPSTREAM_URLS="http://a,ftp://b" is invalid: expected a comma-separated list of http(s) URLs'],
   [{ MODEL_VERSIONS: 'llama' }, 'MODEL_VERSIONS="llama" is invalid: expected a comma-separated list of model=version pairs'],
-  [{ API_KEY_HASHES: 'sk-plaintext-key' }, 'API_KEY_HASHES="sk-plaintext-key" is invalid: expected a comma-separated list of SHA-256 hex digests'],
-  [{ API_KEY_HASHES: '' }, 'API_KEY_HASHES="" is invalid: AUTH=required (the default) needs API_KEY_HASHES or API_KEYS_SECRET_ARN; set AUTH=disabled only on a private network'],
+  [{ API_KEY_HASHES: 'sk-plaintext-key' }, 'API_KEY_HASHES="sk-plaintext-key" is invalid: expected a comma-separated list of [id:]sha256-hex'],
+  [{ API_KEY_HASHES: '' }, 'API_KEY_HASHES="" is invalid: AUTH=required needs API_KEY_HASHES or API_KEYS_SECRET_ARN (AUTH=disabled: private networks only)'],
   [{ AUTH: 'off' }, 'AUTH="off" is invalid: expected required or disabled'],
   [{ METRICS_DB_SSL: 'prefer' }, 'METRICS_DB_SSL="prefer" is invalid: expected require or disable'],
-  [{ REDIS_URL: 'localhost:6379' }, 'REDIS_URL="localhost:6379" is invalid: expected redis://host:port or rediss://host:port'],
-  [{ RATE_LIMIT_RPM: '60' }, 'REDIS_URL="" is invalid: RATE_LIMIT_RPM/TPM are enforced through Redis'],
+  [{ REDIS_URL: 'localhost:6379' }, 'REDIS_URL="localhost:6379" is invalid: expected redis[s]://host:port'],
+  [{ RATE_LIMIT_RPM: '60' }, 'REDIS_URL="" is invalid: RATE_LIMIT_RPM/TPM need Redis'],
   [{ HEADERS_TIMEOUT_MS: '20000', REQUEST_TIMEOUT_MS: '10000' }, 'REQUEST_TIMEOUT_MS="10000" is invalid: must be >= HEADERS_TIMEOUT_MS'],
 ])('rejects %j', (env, message) => {
   expect(() => load(env)).toThrow(message);

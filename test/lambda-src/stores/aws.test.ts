@@ -205,7 +205,7 @@ describe('awsJson and getSecretValue against a signature-checking Secrets Manage
 
     it('rejects a secret without SecretString', async () => {
       script.push([200, { Name: 'bin', SecretBinary: 'AAEC' }]);
-      await expect(getSecretValue('bin')).rejects.toThrow('secret bin has no SecretString (binary secrets are not supported)');
+      await expect(getSecretValue('bin')).rejects.toThrow('secret bin is binary; only SecretString is supported');
     });
   });
 });

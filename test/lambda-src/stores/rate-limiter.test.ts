@@ -32,10 +32,11 @@ describe('RateLimiter on Redis', () => {
     const decisions = [];
     for (let i = 0; i < 6; i++) decisions.push(await (i % 2 ? two : one).check('key-1', 10));
     expect(decisions.map((d) => d.allowed)).toEqual([true, true, true, true, true, false]);
-    expect(decisions.map((d) => d.remainingRequests)).toEqual([4, 3, 2, 1, 0, 0]);
-    expect(decisions[5]).toMatchObject({ limitRequests: 5, limitTokens: 0, degraded: false });
-    expect(decisions[5].resetSeconds).toBeGreaterThan(0);
-    expect(decisions[5].resetSeconds).toBeLessThanOrEqual(60);
+    expect(decisions.map((d) => d.headers['x-ratelimit-remaining-requests'])).toEqual([4, 3, 2, 1, 0, 0]);
+    // Only the limit that is set is advertised (tpm 0 = unlimited).
+    expect(decisions[5]).toEqual({ allowed: false, degraded: false, reset: expect.any(Number), headers: { 'x-ratelimit-limit-requests': 5, 'x-ratelimit-remaining-requests': 0, 'x-ratelimit-reset-requests': `${decisions[5].reset}s` } });
+    expect(decisions[5].reset).toBeGreaterThan(0);
+    expect(decisions[5].reset).toBeLessThanOrEqual(60);
     expect(one.stats.limited + two.stats.limited).toBe(1);
     // Other keys have their own budget.
     expect((await one.check('key-2', 0)).allowed).toBe(true);
@@ -49,11 +50,11 @@ describe('RateLimiter on Redis', () => {
 
   it('refuses a request whose estimated tokens do not fit what record() has used', async () => {
     const limiter = rateLimiter(a, 0, 1000, 'tpm:');
-    expect(await limiter.check('k', 400)).toMatchObject({ allowed: true, remainingTokens: 1000, limitTokens: 1000 });
+    expect(await limiter.check('k', 400)).toMatchObject({ allowed: true, headers: { 'x-ratelimit-remaining-tokens': 1000, 'x-ratelimit-limit-tokens': 1000 } });
     await limiter.record('k', 700);
     await rateLimiter(b, 0, 1000, 'tpm:').record('k', 100.2); // rounded up to 101
-    expect(await limiter.check('k', 199)).toMatchObject({ allowed: true, remainingTokens: 199 });
-    expect(await limiter.check('k', 200)).toMatchObject({ allowed: false, remainingTokens: 199 });
+    expect(await limiter.check('k', 199)).toMatchObject({ allowed: true, headers: { 'x-ratelimit-remaining-tokens': 199 } });
+    expect(await limiter.check('k', 200)).toMatchObject({ allowed: false, headers: { 'x-ratelimit-remaining-tokens': 199 } });
     expect(limiter.stats).toEqual({ limited: 1, errors: 0 });
   });
 
@@ -76,21 +77,21 @@ describe('RateLimiter on Redis', () => {
     await limiter.check('k', 0);
     await limiter.check('k', 0);
     const denied = await limiter.check('k', 0);
-    expect(denied).toMatchObject({ allowed: false, resetSeconds: 1 });
+    expect(denied).toMatchObject({ allowed: false, reset: 1, headers: { 'x-ratelimit-reset-requests': '1s' } });
     await waitFor('the next 1 s window', async () => (await limiter.check('k', 0)).allowed, 3000);
   });
 
   it('does not touch Redis when unlimited', async () => {
     const limiter = rateLimiter(undefined, 0, 0);
     expect(await limiter.check('k', 1e9)).toEqual({
-      allowed: true, limitRequests: 0, remainingRequests: 0, limitTokens: 0, remainingTokens: 0, resetSeconds: expect.any(Number), degraded: false,
+      allowed: true, reset: expect.any(Number), headers: {}, degraded: false,
     });
     await limiter.record('k', 5);
   });
 
   it('fails open, degraded, without Redis configured', async () => {
     const limiter = rateLimiter(undefined, 1, 10);
-    expect(await limiter.check('k', 0)).toMatchObject({ allowed: true, degraded: true, remainingRequests: 1, remainingTokens: 10 });
+    expect(await limiter.check('k', 0)).toMatchObject({ allowed: true, degraded: true, headers: { 'x-ratelimit-remaining-requests': 1, 'x-ratelimit-remaining-tokens': 10 } });
     expect(await limiter.check('k', 0)).toMatchObject({ allowed: true, degraded: true });
     await limiter.record('k', 5);
     expect(limiter.stats).toEqual({ limited: 0, errors: 0 });
@@ -103,7 +104,7 @@ describe('RateLimiter on Redis', () => {
     expect((await limiter.check('k', 0)).allowed).toBe(true);
     expect((await limiter.check('k', 0)).allowed).toBe(false);
     await own.stop();
-    expect(await limiter.check('k', 0)).toMatchObject({ allowed: true, degraded: true, remainingRequests: 1 });
+    expect(await limiter.check('k', 0)).toMatchObject({ allowed: true, degraded: true, headers: { 'x-ratelimit-remaining-requests': 1 } });
     await limiter.record('k', 10); // tpm 0: nothing to record, no call
     expect(limiter.stats).toEqual({ limited: 1, errors: 1 });
     const tokens = rateLimiter(client, 0, 10);

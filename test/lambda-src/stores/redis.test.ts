@@ -138,7 +138,7 @@ describe('RedisClient', () => {
   });
 
   it('refuses a malformed URL at construction', () => {
-    expect(() => new RedisClient({ url: 'localhost:6379' })).toThrow('redis: url must start with redis:// or rediss://');
+    expect(() => new RedisClient({ url: 'localhost:6379' })).toThrow('redis: url must be redis[s]://host:port');
     expect(() => new RedisClient({ url: 'redis//x' })).toThrow(/Invalid URL/);
   });
 });
