@@ -25,8 +25,13 @@ function prepareStockCopy() {
   const rewrite = (file) => {
     let src = fs.readFileSync(file, 'utf8');
     src = src.replace(/import \{([^}]+)\} from '@cdktf\/provider-(aws|random)\/lib\/([a-z0-9-]+)';/g, (_, names, provider, mod) => {
-      const ns = camel(mod);
-      return `import { ${ns} as ${ns}_${provider} } from '@cdktf/provider-${provider}';\nconst {${names}} = ${ns}_${provider};`;
+      const ns = `${camel(mod)}_${provider}`;
+      // `import X = ns.X` aliases the class as value and type (and interfaces as types), as a direct import would.
+      const aliases = names.split(',').map((n) => n.trim().replace(/^type\s+/, '')).filter(Boolean).map((n) => {
+        const [name, as = name] = n.split(/\s+as\s+/);
+        return `import ${as} = ${ns}.${name};`;
+      });
+      return `import { ${camel(mod)} as ${ns} } from '@cdktf/provider-${provider}';\n${aliases.join('\n')}`;
     });
     fs.writeFileSync(file, src);
   };
@@ -36,7 +41,7 @@ function prepareStockCopy() {
     else if (p.endsWith('.ts')) rewrite(p);
   });
   walk(dir);
-  fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({ extends: '../../tsconfig.json', include: ['constructs', 'stacks', 'lambda-src'], compilerOptions: { rootDir: '.', noUnusedLocals: false } }));
+  fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({ extends: '../../tsconfig.json', include: ['constructs', 'stacks', 'lambda-src'], compilerOptions: { rootDir: '.', noUnusedLocals: false, module: 'commonjs', moduleResolution: 'node' } }));
   return dir;
 }
 

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { buildSync } from 'esbuild';
+import { buildSync, version as esbuildVersion } from 'esbuild';
 
 export interface HandlerBundleOptions {
   /**
@@ -40,16 +40,29 @@ export function packageRoot(): string {
   }
 }
 
-/** Bundles the handler with esbuild (cached per entry within one synth). */
+/** Bundles the handler with esbuild (cached in memory per synth, and on disk while no input changed). */
 export function bundleHandler(options: HandlerBundleOptions = {}): HandlerBundle {
   const root = packageRoot();
   const entry = resolve(root, options.entry ?? join('lambda-src', 'main.ts'));
   if (!existsSync(entry)) {
     throw new Error(`Handler entry '${options.entry ?? entry}' does not exist. Pass the path of your handler's entry file (e.g. 'src/handler.ts').`);
   }
-  const key = JSON.stringify([entry, options.target, options.define]);
+  const key = JSON.stringify([entry, options.target, options.define, esbuildVersion]);
   const cached = cache.get(key);
   if (cached) return cached;
+  const code = readBuildCache(root, key) ?? build(root, entry, key, options);
+  const bundle: HandlerBundle = {
+    code,
+    bytes: Buffer.byteLength(code),
+    gzipBytes: gzipSync(code, { level: 9 }).length,
+    sha256: createHash('sha256').update(code).digest('hex'),
+    entry: relative(root, entry) || entry,
+  };
+  cache.set(key, bundle);
+  return bundle;
+}
+
+function build(root: string, entry: string, key: string, options: HandlerBundleOptions): string {
   const result = buildSync({
     entryPoints: [entry],
     bundle: true,
@@ -62,6 +75,7 @@ export function bundleHandler(options: HandlerBundleOptions = {}): HandlerBundle
     sourcemap: false,
     define: options.define,
     write: false,
+    metafile: true,
     logLevel: 'silent',
     absWorkingDir: root,
   });
@@ -69,14 +83,41 @@ export function bundleHandler(options: HandlerBundleOptions = {}): HandlerBundle
     throw new Error(`Bundling the handler '${entry}' failed:\n${result.errors.map((e) => `  ${e.location?.file ?? ''}:${e.location?.line ?? ''} ${e.text}`).join('\n')}`);
   }
   const code = result.outputFiles[0].text;
-  const bytes = Buffer.byteLength(code);
-  const bundle: HandlerBundle = {
-    code,
-    bytes,
-    gzipBytes: gzipSync(code, { level: 9 }).length,
-    sha256: createHash('sha256').update(code).digest('hex'),
-    entry: relative(root, entry) || entry,
-  };
-  cache.set(key, bundle);
-  return bundle;
+  writeBuildCache(root, key, code, Object.keys(result.metafile!.inputs));
+  return code;
+}
+
+// The on-disk cache lets a synth with no handler change skip starting esbuild (~120 ms). Entries are keyed by
+// the options and hold each input's size and mtime; the bundle bytes themselves never depend on the cache.
+const cacheFile = (root: string, key: string) => join(root, 'dist', 'handler-cache', createHash('sha256').update(key).digest('hex').slice(0, 16));
+const fingerprint = (root: string, files: string[]) =>
+  files.map((file) => {
+    const stat = statSync(resolve(root, file), { throwIfNoEntry: false });
+    return [file, stat?.size ?? -1, stat?.mtimeMs ?? -1] as const;
+  });
+
+function readBuildCache(root: string, key: string): string | undefined {
+  try {
+    const file = cacheFile(root, key);
+    const { inputs } = JSON.parse(readFileSync(`${file}.json`, 'utf8')) as { inputs: [string, number, number][] };
+    if (JSON.stringify(fingerprint(root, inputs.map((i) => i[0]))) !== JSON.stringify(inputs)) return undefined;
+    return readFileSync(`${file}.js`, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function writeBuildCache(root: string, key: string, code: string, inputs: string[]): void {
+  try {
+    const file = cacheFile(root, key);
+    mkdirSync(dirname(file), { recursive: true });
+    // Unique names renamed into place: concurrent synths never read half a file.
+    const tmp = `${file}.${process.pid}`;
+    writeFileSync(`${tmp}.js`, code);
+    writeFileSync(`${tmp}.json`, JSON.stringify({ inputs: fingerprint(root, inputs) }));
+    renameSync(`${tmp}.js`, `${file}.js`);
+    renameSync(`${tmp}.json`, `${file}.json`);
+  } catch {
+    // A read-only package directory just means no cache.
+  }
 }
