@@ -39,9 +39,10 @@ export interface HandlerUserDataProps {
   readonly nodeMajor?: number;
   /**
    * Fetch the bundle from S3 instead of carrying it (for handlers that outgrow user data); checked against its SHA-256.
+   * The bucket name is known only at apply time, so it comes from the config parameter's `HANDLER_BUNDLE_BUCKET`.
    * @default - the bundle rides inside the user data
    */
-  readonly s3Delivery?: { readonly bucket: string; readonly key: string };
+  readonly s3Delivery?: { readonly key: string };
 }
 
 /**
@@ -50,6 +51,9 @@ export interface HandlerUserDataProps {
  */
 export function handlerUserData(props: HandlerUserDataProps): UserData {
   const p = HANDLER_PATHS;
+  if (props.s3Delivery && !props.configParameterName) {
+    throw new Error('Handler user data: s3Delivery needs configParameterName, whose HANDLER_BUNDLE_BUCKET names the bucket at boot.');
+  }
   for (const [key, value] of Object.entries(props.environment)) {
     if (!/^[A-Z][A-Z0-9_]*$/.test(key)) throw new Error(`Handler environment: '${key}' is not a valid variable name (A-Z, 0-9, _).`);
     if (/[\n\r]/.test(value)) throw new Error(`Handler environment: ${key} contains a line break; values must be single-line.`);
@@ -152,8 +156,17 @@ function bootScript(props: HandlerUserDataProps): string {
     `ln -sfn /usr/bin/node-${node} ${p.node}`,
     `id ${p.user} >/dev/null 2>&1 || useradd --system --no-create-home --shell /sbin/nologin ${p.user}`,
   ];
+  if (props.configParameterName) {
+    lines.push(
+      `retry aws ssm get-parameter --region "$REGION" --name '${props.configParameterName}' --query Parameter.Value --output text >${p.stackEnv}.tmp`,
+      `chmod 0600 ${p.stackEnv}.tmp && mv ${p.stackEnv}.tmp ${p.stackEnv}`,
+    );
+  }
   if (props.s3Delivery) {
-    lines.push(`retry aws s3 cp --region "$REGION" s3://${props.s3Delivery.bucket}/${props.s3Delivery.key} ${p.bundle}`);
+    lines.push(
+      `bucket=$(sed -n 's/^HANDLER_BUNDLE_BUCKET=//p' ${p.stackEnv})`,
+      `retry aws s3 cp --region "$REGION" "s3://$bucket/${props.s3Delivery.key}" ${p.bundle}`,
+    );
   } else {
     lines.push(
       `${p.node} -e 'const fs=require("fs");fs.writeFileSync(process.argv[1],require("zlib").brotliDecompressSync(fs.readFileSync(process.argv[2])))' ${p.bundle} ${p.compressedBundle}`,
@@ -162,12 +175,6 @@ function bootScript(props: HandlerUserDataProps): string {
   }
   // Whichever way it came, the bundle runs only if it is byte for byte the one synthesized.
   lines.push(`echo '${props.bundle.sha256}  ${p.bundle}' | sha256sum -c -`, `chmod 0644 ${p.bundle}`);
-  if (props.configParameterName) {
-    lines.push(
-      `retry aws ssm get-parameter --region "$REGION" --name '${props.configParameterName}' --query Parameter.Value --output text >${p.stackEnv}.tmp`,
-      `chmod 0600 ${p.stackEnv}.tmp && mv ${p.stackEnv}.tmp ${p.stackEnv}`,
-    );
-  }
   lines.push('systemctl daemon-reload', `systemctl enable --now ${p.service}`);
   const gate = props.readinessGate;
   if (gate) {

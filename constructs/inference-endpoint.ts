@@ -135,6 +135,8 @@ export class InferenceEndpoint extends Construct {
     if (!props.allowUnauthenticated) {
       this.apiKeys = new GeneratedSecret(this, 'ApiKeys', { description: 'Bearer API keys of the inference endpoint (comma-separated; the gateway accepts any of them).', length: 48 });
     }
+    this.handlerBundle = bundleHandler(props.handler);
+    const s3Delivery = delivery === 's3' ? this.deliverFromS3(this.handlerBundle) : undefined;
     const region = new DataAwsRegion(this, 'Region');
     const db = this.metricsDatabase;
     // Apply-time settings; the handler reads them from stack.env at boot (see handler-user-data.ts).
@@ -153,11 +155,11 @@ export class InferenceEndpoint extends Construct {
         `METRICS_DB_PASSWORD_SECRET_ARN=${db.password.secretArn}`,
         `PUBLIC_BASE_URL=${this.loadBalancer.url}`,
         ...(this.apiKeys ? [`API_KEYS_SECRET_ARN=${this.apiKeys.secretArn}`] : []),
+        ...(s3Delivery ? [`HANDLER_BUNDLE_BUCKET=${s3Delivery.bucket.bucket}`] : []),
       ].join('\n'),
     });
 
-    this.handlerBundle = bundleHandler(props.handler);
-    const s3Delivery = delivery === 's3' ? this.deliverFromS3(this.handlerBundle) : undefined;
+
     const environment: Record<string, string> = {
       PORT: String(port),
       UPSTREAM_URLS: (props.upstreamUrls ?? []).join(','),
@@ -185,7 +187,7 @@ export class InferenceEndpoint extends Construct {
           readinessGate: { hookName: fleet.lifecycleHookName, autoScalingGroupName: fleet.autoScalingGroupName, timeoutSeconds: props.fleet?.readinessTimeoutSeconds },
           stopTimeoutSeconds: deregistrationDelay - 10,
           nodeMajor: props.handler?.nodeMajor,
-          s3Delivery: s3Delivery && { bucket: s3Delivery.bucket.bucket, key: s3Delivery.object.key },
+          s3Delivery: s3Delivery && { key: `handler/${this.handlerBundle.sha256}.js` },
         }),
     });
     // Instances read the parameter at boot, so it must exist before the first one launches.
@@ -193,7 +195,7 @@ export class InferenceEndpoint extends Construct {
     this.fleet.role.addToPolicy({ sid: 'ReadHandlerConfig', actions: ['ssm:GetParameter'], resources: [this.configParameter.arn] });
     if (s3Delivery) {
       this.fleet.addDependency(s3Delivery.object);
-      this.fleet.role.addToPolicy({ sid: 'ReadHandlerBundle', actions: ['s3:GetObject'], resources: [`${s3Delivery.bucket.arn}/${s3Delivery.object.key}`] });
+      this.fleet.role.addToPolicy({ sid: 'ReadHandlerBundle', actions: ['s3:GetObject'], resources: [`${s3Delivery.bucket.arn}/handler/${this.handlerBundle.sha256}.js`] });
     }
 
     this.loadBalancer.addTargets('Api', { target: this.fleet, healthCheckPath: '/healthz', deregistrationDelaySeconds: deregistrationDelay });
@@ -229,7 +231,7 @@ export class InferenceEndpoint extends Construct {
     });
     const object = new S3Object(scope, 'Object', {
       bucket: bucket.id,
-      key: `handler/${bundle.sha256}.js`,
+      key: `handler/${bundle.sha256}.js`, // content-addressed: the boot script names the same key
       source: asset.path,
       sourceHash: bundle.sha256,
       contentType: 'application/javascript',

@@ -70,10 +70,10 @@ describe('handlerUserData', () => {
     expect(unit).toContain(bundle.sha256.slice(0, 12));
   });
 
-  it('boots with a script bash accepts: Node.js from dnf, settings from SSM, the service, then the readiness-gated hook', () => {
+  it('boots with a script bash accepts: Node.js from dnf, settings from SSM, the verified bundle, the service, then the readiness-gated hook', () => {
     const boot: string = decode(base).files[HANDLER_PATHS.boot].content;
     execFileSync('bash', ['-n'], { input: boot });
-    const order = ['dnf install -y nodejs22', 'useradd --system', 'brotliDecompressSync', `echo '${bundle.sha256}  ${HANDLER_PATHS.bundle}' | sha256sum -c -`, "aws ssm get-parameter --region \"$REGION\" --name '/test/handler-config'", `systemctl enable --now ${HANDLER_PATHS.service}`, '/readyz', 'complete-lifecycle-action'];
+    const order = ['dnf install -y nodejs22', 'useradd --system', "aws ssm get-parameter --region \"$REGION\" --name '/test/handler-config'", 'brotliDecompressSync', `echo '${bundle.sha256}  ${HANDLER_PATHS.bundle}' | sha256sum -c -`, `systemctl enable --now ${HANDLER_PATHS.service}`, '/readyz', 'complete-lifecycle-action'];
     const positions = order.map((needle) => boot.indexOf(needle));
     expect(positions.every((p) => p >= 0)).toBe(true);
     expect([...positions].sort((a, b) => a - b)).toEqual(positions);
@@ -82,11 +82,14 @@ describe('handlerUserData', () => {
   });
 
   it('fetches and verifies the bundle from S3 when delivery is s3, instead of carrying it', () => {
-    const { files, userData } = decode({ ...base, s3Delivery: { bucket: 'b', key: `handler/${bundle.sha256}.js` } });
+    const { files, userData } = decode({ ...base, s3Delivery: { key: `handler/${bundle.sha256}.js` } });
     expect(files[HANDLER_PATHS.bundle]).toBeUndefined();
     expect(files[HANDLER_PATHS.compressedBundle]).toBeUndefined();
     const boot: string = files[HANDLER_PATHS.boot].content;
-    expect(boot).toContain(`aws s3 cp --region "$REGION" s3://b/handler/${bundle.sha256}.js ${HANDLER_PATHS.bundle}`);
+    // The bucket is named at apply time, so it comes from the SSM settings, fetched first.
+    expect(boot.indexOf('aws ssm get-parameter')).toBeLessThan(boot.indexOf('HANDLER_BUNDLE_BUCKET'));
+    expect(boot).toContain(`aws s3 cp --region "$REGION" "s3://$bucket/handler/${bundle.sha256}.js" ${HANDLER_PATHS.bundle}`);
+    expect(() => handlerUserData({ ...base, configParameterName: undefined, s3Delivery: { key: 'k' } })).toThrow('s3Delivery needs configParameterName');
     expect(boot).toContain(`echo '${bundle.sha256}  ${HANDLER_PATHS.bundle}' | sha256sum -c -`);
     expect(boot).not.toContain('brotliDecompressSync');
     expect(userData.rawBytes).toBeLessThan(handlerUserData(base).rawBytes + 200);
