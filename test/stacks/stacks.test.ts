@@ -1,5 +1,12 @@
 // The reference app: both environments synthesize, are deterministic, and differ only where the config says.
 import { createHash } from 'node:crypto';
+import { AutoscalingGroup } from '@cdktf/provider-aws/lib/autoscaling-group';
+import { DynamodbTable } from '@cdktf/provider-aws/lib/dynamodb-table';
+import { EbsVolume } from '@cdktf/provider-aws/lib/ebs-volume';
+import { ElasticacheReplicationGroup } from '@cdktf/provider-aws/lib/elasticache-replication-group';
+import { LaunchTemplate } from '@cdktf/provider-aws/lib/launch-template';
+import { Lb } from '@cdktf/provider-aws/lib/lb';
+import { LbListener } from '@cdktf/provider-aws/lib/lb-listener';
 import { Testing } from 'cdktf';
 import { ENVIRONMENTS, EnvironmentConfig, validateEnvironment } from '../../stacks/environments';
 import { backendFromEnv, InferenceStack } from '../../stacks/inference-stack';
@@ -22,6 +29,21 @@ function reviewable(json: string): unknown {
 }
 
 describe('reference stacks', () => {
+  it('carry the security-relevant settings (cdktf Testing matchers on the synthesized plan)', () => {
+    const plan = synth(prod);
+    expect(plan).toHaveResourceWithProperties(LaunchTemplate, {
+      metadata_options: { http_tokens: 'required', http_put_response_hop_limit: 1, http_endpoint: 'enabled', instance_metadata_tags: 'enabled' },
+    });
+    expect(plan).toHaveResourceWithProperties(AutoscalingGroup, { health_check_type: 'ELB', lifecycle: { ignore_changes: ['desired_capacity'] } });
+    expect(plan).toHaveResourceWithProperties(Lb, { drop_invalid_header_fields: true, desync_mitigation_mode: 'defensive', enable_deletion_protection: true, idle_timeout: 300 });
+    expect(plan).toHaveResourceWithProperties(LbListener, { protocol: 'HTTPS', ssl_policy: 'ELBSecurityPolicy-TLS13-1-2-2021-06' });
+    expect(plan).toHaveResourceWithProperties(ElasticacheReplicationGroup, {
+      at_rest_encryption_enabled: 'true', transit_encryption_enabled: true, transit_encryption_mode: 'required', automatic_failover_enabled: true, multi_az_enabled: true,
+    });
+    expect(plan).toHaveResourceWithProperties(DynamodbTable, { billing_mode: 'PAY_PER_REQUEST', point_in_time_recovery: { enabled: true }, deletion_protection_enabled: true });
+    expect(plan).toHaveResourceWithProperties(EbsVolume, { encrypted: true, type: 'gp3', lifecycle: { prevent_destroy: true } });
+  });
+
   it.each([dev, prod])('$stackName synthesizes to the reviewed plan', (config) => {
     expect(reviewable(synth(config))).toMatchSnapshot();
   });
