@@ -3,7 +3,13 @@ import { App } from 'cdktf';
 import { ENVIRONMENTS } from './environments';
 import { backendFromEnv, InferenceStack } from './inference-stack';
 
+const started = performance.now();
 const app = new App();
 const backend = backendFromEnv();
-for (const config of ENVIRONMENTS) new InferenceStack(app, config, backend);
+const stacks = ENVIRONMENTS.map((config) => new InferenceStack(app, config, backend));
 app.synth();
+for (const stack of stacks) {
+  const fleet = stack.endpoint.fleet;
+  console.log(`synth: ${app.outdir}/stacks/${stack.node.id}/cdk.tf.json (user data ${fleet.userData.rawBytes} of 16384 bytes)`);
+}
+console.log(`synth: ${stacks.length} stacks in ${Math.round(performance.now() - started)} ms`);
