@@ -1,4 +1,4 @@
-import { gunzipSync } from 'node:zlib';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { TerraformElement, TerraformProvider } from 'cdktf';
 import { IConstruct } from 'constructs';
 
@@ -133,7 +133,16 @@ export function decodeUserData(value: string, base64: boolean): string {
       return value;
     }
   }
-  return bytes.toString('utf8');
+  const text = bytes.toString('utf8');
+  // Files a cloud-config carries brotli-compressed (the handler bundle) are scanned as their unpacked text too.
+  const packed = [...text.matchAll(/^- path: \S+\.br\n(?: {2}\S.*\n)*? {2}content: \|\n {4}([A-Za-z0-9+/=]+)$/gm)].map((m) => {
+    try {
+      return brotliDecompressSync(Buffer.from(m[1], 'base64')).toString('utf8');
+    } catch {
+      return '';
+    }
+  });
+  return [text, ...packed].join('\n');
 }
 
 /** One IAM statement, normalized from policy JSON or from an `aws_iam_policy_document` data source. */

@@ -6,6 +6,7 @@ import { SecurityGroupRule } from '@cdktf/provider-aws/lib/security-group-rule';
 import { VpcSecurityGroupIngressRule } from '@cdktf/provider-aws/lib/vpc-security-group-ingress-rule';
 import { Password } from '@cdktf/provider-random/lib/password';
 import { Profile, RULES, Severity } from '../../../constructs/policy';
+import { handlerUserData } from '../../../constructs/handler-user-data';
 import { UserData } from '../../../constructs/user-data';
 import { evaluatePlan, failed, Plan } from './fixture';
 
@@ -20,6 +21,7 @@ interface Case {
   readonly severity?: Severity;
 }
 
+const fakeBundle = (code: string) => ({ code, bytes: code.length, gzipBytes: code.length, sha256: '0'.repeat(64), entry: 'handler.ts' });
 const policy = (...statements: object[]) => JSON.stringify({ Version: '2012-10-17', Statement: statements });
 const worldIngress = (plan: Plan, id: string, port: number, group = plan.appGroup.id) =>
   new VpcSecurityGroupIngressRule(plan.stack, id, { securityGroupId: group, cidrIpv4: '0.0.0.0/0', ipProtocol: 'tcp', fromPort: port, toPort: port, description: `port ${port} from anywhere` });
@@ -41,6 +43,12 @@ const CASES: Case[] = [
   { rule: 'CKV2_AWS_41', name: 'instance without a profile', mutate: (p) => p.instance.addOverride('iam_instance_profile', undefined), message: /no iam_instance_profile/, severity: 'warning' },
   { rule: 'CKV_AWS_46', name: 'password in gzipped launch template user data', mutate: (p) => p.launchTemplate.addOverride('user_data', UserData.forShellScript('export DB_PASSWORD=hunter2hunter2').base64), message: /user_data \(decoded\) contains a literal value for DB_PASSWORD/ },
   { rule: 'CKV_AWS_46', name: 'access key in instance user data', mutate: (p) => p.instance.addOverride('user_data', 'aws configure set aws_access_key_id AKIAIOSFODNN7EXAMPLE'), message: /an AWS access key id \(AKIAIOSF…\)/ },
+  {
+    rule: 'CKV_AWS_46',
+    name: 'access key inside the brotli-packed handler bundle',
+    mutate: (p) => p.launchTemplate.addOverride('user_data', handlerUserData({ bundle: fakeBundle("const key='AKIAIOSFODNN7EXAMPLE';"), environment: {}, port: 8080, stopTimeoutSeconds: 60 }).base64),
+    message: /an AWS access key id \(AKIAIOSF…\)/,
+  },
   { rule: 'CKV_AWS_46', name: 'private key in cloud-config', mutate: (p) => p.instance.addOverride('user_data', '#cloud-config\nwrite_files:\n  - content: |\n      -----BEGIN OPENSSH PRIVATE KEY-----\n'), message: /a PEM private key/ },
   // Auto Scaling
   { rule: 'CKV_AWS_315', name: 'launch configuration', mutate: (p) => { p.group.addOverride('launch_template', undefined); p.group.addOverride('launch_configuration', 'legacy'); }, message: /no launch_template \(uses launch_configuration "legacy"\)/ },
