@@ -98,12 +98,7 @@ serveSimulator(+process.env.PORT!, { models: ['sim-llm'], ttftMs: 0, itlMs: 0 })
 async function main() {
   const tmp = require('node:fs').mkdtempSync(path.join(os.tmpdir(), 'bench-handler-'));
   const file = (name, code) => (require('node:fs').writeFileSync(path.join(tmp, name), code), path.join(tmp, name));
-  const { bundleHandler } = (() => {
-    const mod = { exports: {} };
-    const src = buildSync({ entryPoints: [path.join(root, 'constructs/handler-bundle.ts')], bundle: true, platform: 'node', format: 'cjs', packages: 'external', write: false, logLevel: 'silent' }).outputFiles[0].text;
-    new Function('module', 'exports', 'require', '__dirname', src)(mod, mod.exports, require, path.join(root, 'constructs'));
-    return mod.exports;
-  })();
+  const { bundleHandler } = require('../scripts/run-ts').runTs('constructs/handler-bundle.ts');
 
   progress('starting redis-server, the simulated upstream, the gateway and the baseline');
   const [redisPort, upPort, gwPort, basePort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);

@@ -187,7 +187,7 @@ export class InferenceEndpoint extends Construct {
           readinessGate: { hookName: fleet.lifecycleHookName, autoScalingGroupName: fleet.autoScalingGroupName, timeoutSeconds: props.fleet?.readinessTimeoutSeconds },
           stopTimeoutSeconds: deregistrationDelay - 10,
           nodeMajor: props.handler?.nodeMajor,
-          s3Delivery: s3Delivery && { key: `handler/${this.handlerBundle.sha256}.js` },
+          s3Delivery: s3Delivery && { key: s3Delivery.key },
         }),
     });
     // Instances read the parameter at boot, so it must exist before the first one launches.
@@ -195,7 +195,7 @@ export class InferenceEndpoint extends Construct {
     this.fleet.role.addToPolicy({ sid: 'ReadHandlerConfig', actions: ['ssm:GetParameter'], resources: [this.configParameter.arn] });
     if (s3Delivery) {
       this.fleet.addDependency(s3Delivery.object);
-      this.fleet.role.addToPolicy({ sid: 'ReadHandlerBundle', actions: ['s3:GetObject'], resources: [`${s3Delivery.bucket.arn}/handler/${this.handlerBundle.sha256}.js`] });
+      this.fleet.role.addToPolicy({ sid: 'ReadHandlerBundle', actions: ['s3:GetObject'], resources: [`${s3Delivery.bucket.arn}/${s3Delivery.key}`] });
     }
 
     this.loadBalancer.addTargets('Api', { target: this.fleet, healthCheckPath: '/healthz', deregistrationDelaySeconds: deregistrationDelay });
@@ -216,7 +216,9 @@ export class InferenceEndpoint extends Construct {
   }
 
   /** A private, encrypted bucket holding the bundle as a content-addressed object. */
-  private deliverFromS3(bundle: HandlerBundle): { bucket: S3Bucket; object: S3Object } {
+  private deliverFromS3(bundle: HandlerBundle): { bucket: S3Bucket; object: S3Object; key: string } {
+    // Content-addressed and a literal: the boot script and the grant name it before Terraform resolves anything.
+    const key = `handler/${bundle.sha256}.js`;
     const scope = new Construct(this, 'HandlerDelivery');
     const dir = join(tmpdir(), 'cdktf-inference-fleet', bundle.sha256);
     mkdirSync(dir, { recursive: true });
@@ -231,13 +233,13 @@ export class InferenceEndpoint extends Construct {
     });
     const object = new S3Object(scope, 'Object', {
       bucket: bucket.id,
-      key: `handler/${bundle.sha256}.js`, // content-addressed: the boot script names the same key
+      key,
       source: asset.path,
       sourceHash: bundle.sha256,
       contentType: 'application/javascript',
       serverSideEncryption: 'AES256',
     });
-    return { bucket, object };
+    return { bucket, object, key };
   }
 }
 

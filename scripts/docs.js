@@ -45,11 +45,7 @@ function constructReference() {
 function handlerEnvReference() {
   const configFile = path.join(root, 'lambda-src', 'config.ts');
   if (!fs.existsSync(configFile)) return '_The handler has no configuration module yet._\n';
-  const { buildSync } = require('esbuild');
-  const { outputFiles } = buildSync({ entryPoints: [configFile], bundle: true, platform: 'node', format: 'cjs', write: false, logLevel: 'silent' });
-  const mod = { exports: {} };
-  new Function('module', 'exports', 'require', outputFiles[0].text)(mod, mod.exports, require);
-  const vars = mod.exports.ENV_VARS;
+  const vars = require('./run-ts').runTs(path.relative(root, configFile)).ENV_VARS;
   const rows = ['| variable | default | description |', '|---|---|---|'];
   for (const v of vars) rows.push(`| \`${v.name}\` | ${cell(v.default === undefined || v.default === '' ? '-' : `\`${v.default}\``)} | ${cell(v.description)} |`);
   return `${rows.join('\n')}\n`;

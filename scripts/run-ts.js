@@ -2,7 +2,7 @@
 // Runs a TypeScript entry file without ts-node: esbuild compiles it and its local imports into one CommonJS
 // file (packages stay external), then node runs it. The compiled file is kept in dist/run/ with the size and
 // mtime of every input, and reused while none changed, which saves esbuild's ~150 ms start on repeat runs.
-// Used by the synth app command, `npm run dev` and `npm run build:handler`.
+// Used by the synth app command, `npm run dev`, `npm run build:handler`, the README generator and the handler bench.
 // Usage: node scripts/run-ts.js <entry.ts> [args...]
 'use strict';
 const fs = require('node:fs');
@@ -53,12 +53,14 @@ function compile(entry, filename) {
   return code;
 }
 
+/** Compiles and runs `entry` (relative to the package root) as a CommonJS module; returns its exports. */
 function runTs(entry) {
   const filename = path.join(root, 'dist', 'run', `${path.basename(entry, '.ts')}.js`);
   const compiled = new Module(filename, module);
   compiled.filename = filename;
   compiled.paths = Module._nodeModulePaths(path.dirname(filename));
   compiled._compile(compile(entry, filename), filename);
+  return compiled.exports;
 }
 
 module.exports = { runTs };
